@@ -1,0 +1,193 @@
+"""The ``capplan`` command line: a thin shell over the library.
+
+Exit codes (also in ``capplan --help`` and the README):
+
+  0  optimal plan (or, for validate, every file valid)
+  1  internal error (a bug or a solver failure)
+  2  usage error (bad option or argument)
+  3  invalid instance file
+  4  feasible plan, not proven optimal (time limit reached)
+  5  infeasible instance
+  6  unbounded instance
+  7  no plan found before the time limit
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import IntEnum
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import InstanceError
+from .instance import load_instance
+from .solve import SolveStatus
+
+
+class Exit(IntEnum):
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    INVALID = 3
+    FEASIBLE = 4
+    INFEASIBLE = 5
+    UNBOUNDED = 6
+    NO_SOLUTION = 7
+
+
+STATUS_EXIT = {
+    SolveStatus.OPTIMAL: Exit.OK,
+    SolveStatus.FEASIBLE: Exit.FEASIBLE,
+    SolveStatus.INFEASIBLE: Exit.INFEASIBLE,
+    SolveStatus.UNBOUNDED: Exit.UNBOUNDED,
+    SolveStatus.NO_SOLUTION: Exit.NO_SOLUTION,
+    SolveStatus.ERROR: Exit.INTERNAL,
+}
+
+EXIT_HELP = (
+    "Exit codes: 0 optimal / valid, 1 internal error, 2 usage error, 3 invalid instance, "
+    "4 feasible but not proven optimal (time limit), 5 infeasible, 6 unbounded, "
+    "7 no plan found before the time limit."
+)
+
+app = typer.Typer(
+    name="capplan",
+    help="Plan AI compute capacity: chips, datacenter blocks and the training/inference split.\n\n"
+    + EXIT_HELP,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+def _console(stderr: bool = False) -> Console:
+    """Rich on a terminal; plain, wide text when piped (rich honours NO_COLOR itself)."""
+    stream = sys.stderr if stderr else sys.stdout
+    tty = stream.isatty()
+    return Console(stderr=stderr, width=None if tty else 200, no_color=not tty,
+                   highlight=False, emoji=False)
+
+
+out = _console()
+err = _console(stderr=True)
+
+
+def _print_problems(exc: InstanceError) -> None:
+    err.print(f"[bold red]invalid instance[/] {exc.source or ''}: "
+              f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}", highlight=False)
+    for p in exc.problems:
+        err.print(f"  - {p}", highlight=False, markup=False)
+
+
+def _table(df: pd.DataFrame, title: str, money=(), pct=(), ints=()) -> Table:
+    from .report import fmt_usd
+
+    t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    for c in df.columns:
+        text = pd.api.types.is_string_dtype(df[c]) or df[c].dtype == object
+        t.add_column(str(c), justify="left" if text else "right")
+    for row in df.itertuples(index=False):
+        cells = []
+        for c, v in zip(df.columns, row):
+            if isinstance(v, str):
+                cells.append(v)
+            elif c in money:
+                cells.append(fmt_usd(v))
+            elif c in pct:
+                cells.append(f"{v:.1%}")
+            elif c == "year":
+                cells.append(str(int(v)))
+            elif c in ints or float(v).is_integer():
+                cells.append(f"{v:,.0f}")
+            else:
+                cells.append(f"{v:,.1f}")
+        t.add_row(*cells)
+    return t
+
+
+def _show_plan(plan) -> None:
+    from .report import purchases_by_year, summary_lines, yearly_overview
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for label, value in summary_lines(plan):
+        grid.add_row(label, value)
+    out.print(grid)
+    if not plan.status.has_plan:
+        return
+    out.print()
+    out.print(_table(yearly_overview(plan), "By year", money=("spend_usd",), pct=("training_share",)))
+    out.print()
+    out.print(_table(purchases_by_year(plan), "Chips bought (chip@region)"))
+    blocks = plan.facilities[plan.facilities.blocks_started > 0][["year", "region", "blocks_started"]]
+    if len(blocks):
+        out.print()
+        out.print(_table(blocks, "Campus blocks started"))
+
+
+@app.command(help="Solve an instance and print the plan.\n\n" + EXIT_HELP)
+def solve(
+    file: Path = typer.Argument(..., help="Instance YAML file."),
+    out_dir: Path | None = typer.Option(None, "--out", help="Write the plan tables to this directory."),
+    fmt: str = typer.Option("csv", "--format", help="Comma-separated: csv,parquet,xlsx,json."),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="Seconds for HiGHS."),
+    gap: float = typer.Option(1e-4, "--gap", help="Relative MIP gap at which to stop."),
+    threads: int | None = typer.Option(None, "--threads", help="HiGHS threads."),
+    log: bool = typer.Option(False, "--log", help="Stream the HiGHS log."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
+    from .solve import solve as run
+
+    try:
+        inst = load_instance(file)
+    except InstanceError as exc:
+        _print_problems(exc)
+        raise typer.Exit(Exit.INVALID) from None
+    plan = run(inst, time_limit=time_limit, mip_gap=gap, threads=threads, log=log)
+    if out_dir is not None and plan.status.has_plan:
+        plan.write(out_dir, [f.strip() for f in fmt.split(",") if f.strip()])
+    if as_json:
+        sys.stdout.write(json.dumps(plan.to_dict(), indent=1, default=str) + "\n")
+    else:
+        _show_plan(plan)
+    raise typer.Exit(STATUS_EXIT[plan.status])
+
+
+@app.command()
+def validate(files: list[Path] = typer.Argument(..., help="Instance YAML files.")) -> None:
+    """Check instance files without solving; list every problem with its key path."""
+    bad = 0
+    for f in files:
+        try:
+            inst = load_instance(f)
+        except InstanceError as exc:
+            bad += 1
+            _print_problems(exc)
+            continue
+        out.print(f"[green]valid[/] {f}: {inst.name}, {inst.start}-{inst.end}, "
+                  f"{len(inst.regions)} regions, {len(inst.chips)} chips", highlight=False)
+    raise typer.Exit(Exit.INVALID if bad else Exit.OK)
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    try:
+        app()
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # never a traceback for users unless --debug
+        if debug:
+            raise
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+                  "Run again with --debug for the traceback, and please report it.", highlight=False)
+        sys.exit(Exit.INTERNAL)

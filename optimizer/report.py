@@ -1,0 +1,77 @@
+"""Readable views of a plan for people: summary lines and compact tables."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .plan import Plan
+
+
+def fmt_usd(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"${x / div:,.2f}{suffix}"
+    return f"${x:,.0f}"
+
+
+def summary_lines(plan: Plan) -> list[tuple[str, str]]:
+    """(label, value) pairs describing the outcome of a solve."""
+    inst, r = plan.instance, plan.result
+    kind = inst.objective.kind
+    unit = "discounted PFLOP/s-years" if kind == "max_training" else "discounted USD"
+    lines = [("instance", f"{inst.name} ({inst.start}-{inst.end})"),
+             ("status", f"{r.status.value}: {r.message}")]
+    if plan.status.has_plan:
+        lines.append(("objective", f"{plan.objective:,.6g} {unit} ({kind})"))
+        if r.bound is not None:
+            lines.append(("best bound", f"{r.bound:,.6g}"))
+        lines.append(("mip gap", f"{r.mip_gap:.4%}" if r.mip_gap is not None else "-"))
+        spend = plan.spend.total_usd.sum()
+        budget = inst.budget.total_usd
+        lines.append(("spend", fmt_usd(spend) + (f" of {fmt_usd(budget)} budget ({spend / budget:.1%})"
+                                                 if budget else " (no total budget)")))
+        cap = plan.facilities.groupby("year").capacity_mw.sum()
+        peak_year = int(cap.idxmax())
+        ceiling = inst.power.ceiling_mw
+        text = f"{cap.max():,.0f} MW in {peak_year}"
+        if ceiling is not None:
+            text += f" (ceiling {ceiling[peak_year]:,.0f} MW)"
+        lines.append(("peak facility capacity", text))
+    lines.append(("model", f"{r.rows:,} rows, {r.columns:,} columns ({r.integers:,} integer), "
+                           f"{r.nonzeros:,} nonzeros"))
+    lines.append(("time", f"build {r.build_seconds:.2f} s, hand-off {r.handoff_seconds:.2f} s, "
+                          f"HiGHS {r.solve_seconds:.2f} s ({r.solver} {r.solver_version})"))
+    return lines
+
+
+def yearly_overview(plan: Plan) -> pd.DataFrame:
+    """One row per year: capacity, draw, spend, training and inference compute."""
+    fac = plan.facilities.groupby("year")[["capacity_mw", "draw_mw"]].sum()
+    comp = plan.compute.groupby("year")[["demand_pflops", "served_pflops", "unmet_pflops"]].sum()
+    df = pd.DataFrame({
+        "capacity_mw": fac.capacity_mw,
+        "draw_mw": fac.draw_mw,
+        "spend_usd": plan.spend.set_index("year").total_usd,
+        "train_pflops": plan.split.set_index("year").train_pflops,
+        "infer_pflops": plan.split.set_index("year").infer_pflops,
+        "training_share": plan.split.set_index("year").training_share,
+        "demand_pflops": comp.demand_pflops,
+        "unmet_pflops": comp.unmet_pflops,
+    })
+    return df.reset_index().rename(columns={"index": "year"})
+
+
+def purchases_by_year(plan: Plan) -> pd.DataFrame:
+    """Chips bought per year, one column per chip@region."""
+    p = plan.purchases
+    if p.empty:
+        return pd.DataFrame({"year": list(plan.instance.years)})
+    wide = p.assign(where=p.chip + "@" + p.region).pivot_table(
+        index="year", columns="where", values="chips", aggfunc="sum", fill_value=0)
+    wide = wide.reindex(list(plan.instance.years), fill_value=0)
+    wide.columns.name = None
+    return wide.reset_index()

@@ -1,0 +1,220 @@
+"""Solving a built model with HiGHS and turning the outcome into a typed result."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import highspy
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.results import TerminationCondition
+from pyomo.contrib.solver.solvers.highs import Highs
+
+from formulations import build_model
+
+from .instance import Instance
+
+
+class SolveStatus(str, enum.Enum):
+    """What the solver established, never more.
+
+    OPTIMAL      proven optimal within the requested relative gap
+    FEASIBLE     a plan was found but optimality was not proven (time limit); see the gap
+    NO_SOLUTION  the solver stopped (time limit) before finding any plan
+    INFEASIBLE   no plan satisfies the instance
+    UNBOUNDED    the objective can grow without limit (a missing budget or ceiling)
+    ERROR        the solver failed
+    """
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    NO_SOLUTION = "no_solution"
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    ERROR = "error"
+
+    @property
+    def has_plan(self) -> bool:
+        return self in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report from a running solve, in spec objective units."""
+
+    elapsed_seconds: float
+    incumbent: float | None
+    bound: float | None
+    gap: float | None
+
+
+@dataclass
+class SolveResult:
+    status: SolveStatus
+    message: str
+    objective: float | None  # spec units, of the loaded plan
+    bound: float | None  # spec units
+    mip_gap: float | None
+    build_seconds: float
+    handoff_seconds: float
+    solve_seconds: float
+    solver: str
+    solver_version: str
+    rows: int = 0
+    columns: int = 0
+    integers: int = 0
+    nonzeros: int = 0
+
+
+def solver_version() -> str:
+    h = highspy.Highs()
+    return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
+
+
+_TC = TerminationCondition
+
+
+def run_model(
+    model,
+    *,
+    time_limit: float | None = None,
+    mip_gap: float = 1e-4,
+    threads: int | None = None,
+    log: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+    build_seconds: float = 0.0,
+) -> SolveResult:
+    """Solve a model made by :func:`formulations.build_model`; load the plan into it if any."""
+    info = model.info
+    version = solver_version()
+    if info.trivially_infeasible:
+        msg = "; ".join(what for _, what in info.trivially_infeasible)
+        return SolveResult(SolveStatus.INFEASIBLE, msg, None, None, None, build_seconds, 0.0, 0.0,
+                           "highs", version)
+
+    opt = Highs()
+    opt.config.auto_updates.check_for_new_or_removed_constraints = False
+    opt.config.auto_updates.check_for_new_or_removed_vars = False
+    opt.config.auto_updates.check_for_new_or_removed_params = False
+    opt.config.auto_updates.update_constraints = False
+    opt.config.auto_updates.update_vars = False
+    opt.config.auto_updates.update_named_expressions = False
+    opt.config.auto_updates.check_for_new_objective = False
+    opt.config.auto_updates.update_objective = False
+
+    t0 = time.perf_counter()
+    opt.set_instance(model)
+    h = opt._solver_model  # the highspy.Highs object behind the persistent interface
+    handoff = time.perf_counter() - t0
+    lp = h.getLp()
+    integers = sum(1 for v in lp.integrality_ if v != highspy.HighsVarType.kContinuous)
+    size = dict(rows=lp.num_row_, columns=lp.num_col_, integers=integers,
+                nonzeros=len(lp.a_matrix_.value_))
+
+    factor = info.objective_factor
+    start = time.perf_counter()
+    if progress is not None:
+        def on_event(e):
+            d = e.data_out
+            inc = d.objective_function_value if abs(d.objective_function_value) < 1e50 else None
+            bnd = d.mip_dual_bound if abs(d.mip_dual_bound) < 1e50 else None
+            gap = d.mip_gap if inc is not None and d.mip_gap < 1e50 else None
+            progress(Progress(time.perf_counter() - start,
+                              None if inc is None else inc * factor,
+                              None if bnd is None else bnd * factor, gap))
+
+        h.cbMipImprovingSolution.subscribe(on_event)
+        h.cbMipLogging.subscribe(on_event)
+
+    options = {"allow_unbounded_or_infeasible": False, "random_seed": 0}
+    try:
+        res = opt.solve(
+            model,
+            tee=log,
+            time_limit=time_limit,
+            rel_gap=mip_gap,
+            threads=threads,
+            load_solutions=False,
+            raise_exception_on_nonoptimal_result=False,
+            solver_options=options,
+        )
+    except Exception as exc:  # the solver itself failed: report, never crash the caller
+        return SolveResult(SolveStatus.ERROR, f"HiGHS failed: {exc}", None, None, None,
+                           build_seconds, handoff, time.perf_counter() - start, "highs", version,
+                           **size)
+    solve_seconds = time.perf_counter() - start
+
+    tc = res.termination_condition
+    has_plan = res.incumbent_objective is not None
+    hinfo = h.getInfo()
+    gap = None
+    if has_plan:
+        gap = 0.0 if hinfo.mip_node_count < 0 else max(0.0, float(hinfo.mip_gap))
+    bound = None if res.objective_bound is None else res.objective_bound * factor
+
+    if tc == _TC.convergenceCriteriaSatisfied:
+        status, msg = SolveStatus.OPTIMAL, f"optimal within a relative gap of {mip_gap:g}"
+    elif tc in (_TC.maxTimeLimit, _TC.iterationLimit, _TC.interrupted):
+        if has_plan:
+            status = SolveStatus.FEASIBLE
+            msg = f"stopped by the time limit with a plan {gap:.4%} from the best bound (not proven optimal)"
+        else:
+            status, msg = SolveStatus.NO_SOLUTION, "stopped by the time limit before any plan was found"
+    elif tc == _TC.provenInfeasible:
+        status, msg = SolveStatus.INFEASIBLE, "no plan satisfies every constraint of the instance"
+    elif tc in (_TC.unbounded, _TC.infeasibleOrUnbounded):
+        status = SolveStatus.UNBOUNDED
+        msg = "the objective is unbounded: add a budget, a power ceiling or regional maxima"
+    else:
+        status, msg = SolveStatus.ERROR, f"HiGHS ended with {h.modelStatusToString(h.getModelStatus())}"
+
+    objective = None
+    if status.has_plan:
+        res.solution_loader.load_vars()
+        _round_integers(model)
+        objective = pyo.value(model.obj) * factor
+    return SolveResult(status, msg, objective, bound, gap, build_seconds, handoff, solve_seconds,
+                       "highs", version, **size)
+
+
+def _round_integers(model) -> None:
+    """Integer variables come back within the solver's integrality tolerance; make them exact."""
+    for var in (model.n, model.k, model.z):
+        for v in var.values():
+            if v.value is not None:
+                v.set_value(float(round(v.value)), skip_validation=True)
+    for var in (model.xT, model.xI, model.y, model.m):
+        for v in var.values():
+            if v.value is not None and v.value < 0:
+                v.set_value(0.0, skip_validation=True)
+
+
+def solve(
+    instance: Instance,
+    *,
+    time_limit: float | None = None,
+    mip_gap: float = 1e-4,
+    threads: int | None = None,
+    log: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+):
+    """Build, solve and report the plan of an instance.
+
+    Returns a :class:`~optimizer.plan.Plan` whatever the outcome: check
+    ``plan.status`` (a :class:`SolveStatus`).  A time-limited solve returns its
+    best plan with ``plan.mip_gap`` and status ``FEASIBLE``, never ``OPTIMAL``.
+
+    >>> plan = solve(load_instance("instances/tiny-supply-cap.yaml"))
+    >>> plan.status
+    <SolveStatus.OPTIMAL: 'optimal'>
+    """
+    from .plan import Plan
+
+    t0 = time.perf_counter()
+    model = build_model(instance)
+    build_seconds = time.perf_counter() - t0
+    result = run_model(model, time_limit=time_limit, mip_gap=mip_gap, threads=threads, log=log,
+                       progress=progress, build_seconds=build_seconds)
+    return Plan.from_model(instance, model, result)
