@@ -104,7 +104,7 @@ def _table(df: pd.DataFrame, title: str, money=(), pct=(), ints=()) -> Table:
             elif c in ints or float(v).is_integer():
                 cells.append(f"{v:,.0f}")
             else:
-                cells.append(f"{v:,.1f}")
+                cells.append(f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}")
         t.add_row(*cells)
     return t
 
@@ -130,32 +130,135 @@ def _show_plan(plan) -> None:
         out.print(_table(blocks, "Campus blocks started"))
 
 
-@app.command(help="Solve an instance and print the plan.\n\n" + EXIT_HELP)
-def solve(
-    file: Path = typer.Argument(..., help="Instance YAML file."),
-    out_dir: Path | None = typer.Option(None, "--out", help="Write the plan tables to this directory."),
-    fmt: str = typer.Option("csv", "--format", help="Comma-separated: csv,parquet,xlsx,json."),
-    time_limit: float | None = typer.Option(None, "--time-limit", help="Seconds for HiGHS."),
-    gap: float = typer.Option(1e-4, "--gap", help="Relative MIP gap at which to stop."),
-    threads: int | None = typer.Option(None, "--threads", help="HiGHS threads."),
-    log: bool = typer.Option(False, "--log", help="Stream the HiGHS log."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
-) -> None:
-    from .solve import solve as run
+class _ProgressLine:
+    """A live line on a terminal, fed by HiGHS's own MIP callbacks (not a spinner)."""
 
+    def __init__(self, console: Console):
+        from rich.live import Live
+        from rich.text import Text
+
+        self._text = Text
+        self.live = Live(Text("HiGHS: building model..."), console=console, transient=True,
+                         refresh_per_second=4)
+
+    def __enter__(self):
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.live.__exit__(*exc)
+
+    def __call__(self, p) -> None:
+        inc = "-" if p.incumbent is None else f"{p.incumbent:,.6g}"
+        bnd = "-" if p.bound is None else f"{p.bound:,.6g}"
+        gap = "-" if p.gap is None else f"{p.gap:.3%}"
+        self.live.update(self._text(
+            f"HiGHS {p.elapsed_seconds:6.1f} s   best plan {inc}   bound {bnd}   gap {gap}"))
+
+
+def _load_instance_or_exit(file: Path):
     try:
-        inst = load_instance(file)
+        return load_instance(file)
     except InstanceError as exc:
         _print_problems(exc)
         raise typer.Exit(Exit.INVALID) from None
-    plan = run(inst, time_limit=time_limit, mip_gap=gap, threads=threads, log=log)
+
+
+@app.command(help="Solve an instance and print the plan.\n\n" + EXIT_HELP)
+def solve(
+    file: Path = typer.Argument(..., help="Instance YAML file."),
+    out_dir: Path | None = typer.Option(None, "--out", help="Write every plan table, summary.json and a "
+                                        "copy of the instance to this directory."),
+    fmt: str = typer.Option("csv", "--format", help="Comma-separated formats: csv,parquet,xlsx,json."),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="Seconds for HiGHS."),
+    gap: float = typer.Option(1e-4, "--gap", help="Relative MIP gap at which HiGHS stops."),
+    threads: int | None = typer.Option(None, "--threads", help="HiGHS threads."),
+    log: bool = typer.Option(False, "--log", help="Stream the HiGHS log."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the status line."),
+) -> None:
+    from .plan import FORMATS
+    from .solve import solve as run
+
+    formats = [f.strip() for f in fmt.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        err.print(f"unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+        raise typer.Exit(Exit.USAGE)
+    inst = _load_instance_or_exit(file)
+    live = err.is_terminal and not (log or quiet or as_json)
+    if live:
+        with _ProgressLine(err) as line:
+            plan = run(inst, time_limit=time_limit, mip_gap=gap, threads=threads, progress=line)
+    else:
+        plan = run(inst, time_limit=time_limit, mip_gap=gap, threads=threads, log=log)
     if out_dir is not None and plan.status.has_plan:
-        plan.write(out_dir, [f.strip() for f in fmt.split(",") if f.strip()])
+        plan.write(out_dir, formats)
     if as_json:
         sys.stdout.write(json.dumps(plan.to_dict(), indent=1, default=str) + "\n")
+    elif quiet:
+        obj = "" if plan.objective is None else f" objective {plan.objective:,.6g}"
+        out.print(f"{plan.status.value}{obj}")
     else:
         _show_plan(plan)
+        if out_dir is not None and plan.status.has_plan:
+            out.print(f"\nplan written to {out_dir}/ ({', '.join(formats)})")
     raise typer.Exit(STATUS_EXIT[plan.status])
+
+
+def _plan_from(path: Path):
+    """A plan directory (written with --out) is read; an instance file is solved."""
+    from .plan import read_plan
+    from .solve import solve as run
+
+    if path.is_dir():
+        try:
+            return read_plan(path)
+        except FileNotFoundError as exc:
+            err.print(str(exc))
+            raise typer.Exit(Exit.USAGE) from None
+    plan = run(_load_instance_or_exit(path))
+    if not plan.status.has_plan:
+        err.print(f"{path}: {plan.status.value}: {plan.message}")
+        raise typer.Exit(STATUS_EXIT[plan.status])
+    return plan
+
+
+@app.command()
+def plot(
+    source: Path = typer.Argument(..., help="A plan directory (from solve --out) or an instance file."),
+    out_dir: Path = typer.Option(Path("charts"), "--out", help="Directory for the PNG charts."),
+) -> None:
+    """Draw slide-ready PNG charts of a plan: fleet, capacity, spend, split, purchases."""
+    from .plots import plot_plan
+
+    paths = plot_plan(_plan_from(source), out_dir)
+    for p in paths:
+        out.print(str(p))
+
+
+@app.command()
+def compare(
+    plan_a: Path = typer.Argument(..., help="First plan directory or instance file."),
+    plan_b: Path = typer.Argument(..., help="Second plan directory or instance file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the tables as one JSON document."),
+) -> None:
+    """Show what changed between two plans: purchases, capacity, spend and split."""
+    from .report import compare_plans
+
+    tables = compare_plans(_plan_from(plan_a), _plan_from(plan_b))
+    if as_json:
+        doc = {k: json.loads(v.to_json(orient="records")) for k, v in tables.items()}
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        return
+    out.print(f"a = {plan_a}\nb = {plan_b}\n")
+    for name, df in tables.items():
+        if name == "purchases" and df.empty:
+            out.print("purchases: identical\n")
+            continue
+        money = [c for c in df.columns if "_usd" in c]
+        out.print(_table(df, name, money=money))
+        out.print()
 
 
 @app.command()

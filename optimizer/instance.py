@@ -639,7 +639,8 @@ def _serving(c: _Checker, section, regions) -> dict[str, dict[str, float]]:
     if section is None:
         return {}
     if not isinstance(section, dict):
-        c.err("serving", f"must be a mapping {{demand region: {{source region: efficiency}}}}, got {_describe(section)}")
+        c.err("serving", "must be a mapping {demand region: {source region: efficiency}}, "
+              f"got {_describe(section)}")
         return {}
     out = {}
     for d, sources in section.items():

@@ -6,20 +6,22 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pyomo.environ as pyo
+import yaml
 
 from formulations import HOURS_PER_YEAR
 
-from .instance import Instance
+from .instance import Instance, load_instance
 from .solve import SolveResult, SolveStatus
 
 TABLES = ("purchases", "fleet", "facilities", "compute", "serving", "spend", "split", "summary")
 FORMATS = ("csv", "parquet", "xlsx", "json")
+INSTANCE_COPY = "instance.yaml"
 
 COLUMNS = {
     "purchases": ["year", "region", "chip", "units", "chips", "capex_usd"],
@@ -118,7 +120,10 @@ class Plan:
         """Write every table in each format, atomically; returns the paths written.
 
         csv, parquet and json give one file per table (``purchases.csv``, ...);
-        xlsx gives one workbook ``plan.xlsx`` with a sheet per table.  Each file
+        xlsx gives one workbook ``plan.xlsx`` with a sheet per table.  Always
+        writes ``summary.json`` and ``instance.yaml`` (a copy of the instance
+        with its hash), so a plan directory can be read back with
+        :func:`read_plan`.  Each file
         is written to a temporary name in the same directory and renamed, so an
         interrupted write never leaves a partial file.
         """
@@ -128,7 +133,16 @@ class Plan:
             raise ValueError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        written = []
+        summary = json.loads(self.summary.to_json(orient="records"))[0]
+        header = (f"# copy of the instance this plan was solved from\n"
+                  f"# source: {self.instance.source or '(mapping)'}\n# sha256: {self.instance.hash}\n")
+        written = [
+            atomic_write(out / "summary.json",
+                         lambda p: Path(p).write_text(json.dumps(summary, indent=1) + "\n")),
+            atomic_write(out / INSTANCE_COPY,
+                         lambda p: Path(p).write_text(header + yaml.safe_dump(
+                             _plain(self.instance.raw), sort_keys=False))),
+        ]
         tables = self.tables()
         for fmt in formats:
             if fmt == "xlsx":
@@ -145,7 +159,7 @@ class Plan:
                     written.append(atomic_write(target, lambda p, df=df: df.to_csv(p, index=False)))
                 elif fmt == "parquet":
                     written.append(atomic_write(target, lambda p, df=df: df.to_parquet(p, index=False)))
-                elif fmt == "json":
+                elif fmt == "json" and name != "summary":  # summary.json is the summary document
                     written.append(atomic_write(
                         target, lambda p, df=df: df.to_json(p, orient="records", indent=1)))
         return written
@@ -158,10 +172,56 @@ class Plan:
         return doc
 
 
+def _plain(obj):
+    """Raw instance data as plain dicts and lists (for YAML dumping)."""
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def read_plan(directory: str | os.PathLike) -> Plan:
+    """Read a plan directory written by :meth:`Plan.write` (any one format) back into a Plan."""
+    d = Path(directory)
+    if not (d / INSTANCE_COPY).is_file() or not (d / "summary.json").is_file():
+        raise FileNotFoundError(f"{d} is not a plan directory (no {INSTANCE_COPY} and summary.json); "
+                                "write one with capplan solve FILE --out DIR")
+    inst = load_instance(d / INSTANCE_COPY)
+    s = json.loads((d / "summary.json").read_text())
+    tables = {}
+    xlsx = d / "plan.xlsx"
+    for name in TABLES:
+        if name == "summary":
+            continue
+        for fmt, reader in (("csv", pd.read_csv), ("parquet", pd.read_parquet),
+                            ("json", lambda p: pd.read_json(p, orient="records"))):
+            if (d / f"{name}.{fmt}").is_file():
+                df = reader(d / f"{name}.{fmt}")
+                break
+        else:
+            if not xlsx.is_file():
+                raise FileNotFoundError(f"{d}: no {name}.csv/.parquet/.json nor plan.xlsx")
+            df = pd.read_excel(xlsx, sheet_name=name)
+        tables[name] = df.reindex(columns=COLUMNS[name]) if len(df) else pd.DataFrame(columns=COLUMNS[name])
+
+    def num(key):
+        v = s.get(key)
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+    result = SolveResult(SolveStatus(s["status"]), s.get("message", ""), num("objective"),
+                         num("objective_bound"), num("mip_gap"), num("build_seconds") or 0.0,
+                         num("handoff_seconds") or 0.0, num("solve_seconds") or 0.0,
+                         s.get("solver", "highs"), s.get("solver_version", ""))
+    plan = Plan(inst, result, **tables, summary=None)
+    plan.summary = plan._summary()
+    return plan
+
+
 def atomic_write(target: Path, writer) -> Path:
     """Run ``writer(tmp_path)`` then rename onto ``target``; no partial file survives a crash."""
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
     os.close(fd)
     try:
         writer(tmp)

@@ -75,3 +75,48 @@ def purchases_by_year(plan: Plan) -> pd.DataFrame:
     wide = wide.reindex(list(plan.instance.years), fill_value=0)
     wide.columns.name = None
     return wide.reset_index()
+
+
+def compare_plans(a: Plan, b: Plan) -> dict[str, pd.DataFrame]:
+    """What changed from plan ``a`` to plan ``b``: one table per aspect, with a, b and b - a.
+
+    - headline: objective, spend, peak capacity, training share
+    - purchases: chips bought per (year, chip, region)
+    - capacity: facility MW per year and region
+    - spend: total spend per year
+    - split: training and inference PFLOP/s per year
+    """
+
+    def side_by_side(sa: pd.Series, sb: pd.Series, name: str) -> pd.DataFrame:
+        df = pd.concat([sa.rename(f"{name}_a"), sb.rename(f"{name}_b")], axis=1).fillna(0.0)
+        df[f"{name}_change"] = df[f"{name}_b"] - df[f"{name}_a"]
+        return df
+
+    key = ["year", "chip", "region"]
+    pa = a.purchases.groupby(key).chips.sum()
+    pb = b.purchases.groupby(key).chips.sum()
+    purchases = side_by_side(pa, pb, "chips").reset_index()
+    purchases = purchases[purchases.chips_change != 0].reset_index(drop=True)
+
+    ca = a.facilities.set_index(["year", "region"]).capacity_mw
+    cb = b.facilities.set_index(["year", "region"]).capacity_mw
+    capacity = side_by_side(ca, cb, "capacity_mw").reset_index()
+
+    spend = side_by_side(a.spend.set_index("year").total_usd, b.spend.set_index("year").total_usd,
+                         "spend_usd").reset_index()
+    sa, sb = a.split.set_index("year"), b.split.set_index("year")
+    split = pd.concat([side_by_side(sa.train_pflops, sb.train_pflops, "train_pflops"),
+                       side_by_side(sa.infer_pflops, sb.infer_pflops, "infer_pflops")], axis=1).reset_index()
+
+    def headline(p: Plan) -> dict:
+        s = p.summary.iloc[0]
+        split_tot = p.split[["train_pflops", "infer_pflops"]].sum()
+        tot = split_tot.sum()
+        return {"objective": s.objective, "total_spend_usd": s.total_spend_usd,
+                "peak_capacity_mw": s.peak_capacity_mw,
+                "training_share": split_tot.train_pflops / tot if tot else 0.0}
+
+    ha, hb = headline(a), headline(b)
+    head = pd.DataFrame({"metric": list(ha), "a": list(ha.values()), "b": list(hb.values())})
+    head["change"] = head.b - head.a
+    return {"headline": head, "purchases": purchases, "capacity": capacity, "spend": spend, "split": split}

@@ -1,0 +1,168 @@
+"""Charts a planner puts in a deck, drawn from the plan tables alone (PNG, slide size)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no screen needed; must precede pyplot
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from .plan import Plan, atomic_write  # noqa: E402
+
+FIGSIZE = (12.8, 7.2)  # inches; at DPI 100 a 1280x720 slide image
+DPI = 100
+CHARTS = ("fleet", "capacity", "spend", "split", "purchases")
+
+plt.rcParams.update({"font.size": 13, "axes.titlesize": 16, "axes.labelsize": 13,
+                     "legend.fontsize": 11, "axes.grid": True, "grid.alpha": 0.3})
+
+
+def _years(plan: Plan) -> list[int]:
+    return list(plan.instance.years)
+
+
+def _stack(ax, years, series: dict[str, np.ndarray], ylabel: str):
+    bottom = np.zeros(len(years))
+    for label, values in series.items():
+        ax.bar(years, values, bottom=bottom, label=label, width=0.75)
+        bottom = bottom + values
+    ax.set_xlabel("year")
+    ax.set_ylabel(ylabel)
+    ax.set_xticks(years)
+    ax.legend(loc="upper left", ncols=min(4, max(1, len(series))))
+
+
+def fleet_chart(plan: Plan):
+    """Installed chips by generation over time (stacked), in thousands of chips."""
+    years = _years(plan)
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    piv = plan.fleet.pivot_table(index="year", columns="chip", values="installed", aggfunc="sum")
+    piv = piv.reindex(years, fill_value=0).fillna(0)
+    series = {c: piv[c].to_numpy() / 1e3 for c in plan.instance.chips if c in piv}
+    _stack(ax, years, series, "installed chips (thousands)")
+    ax.set_title(f"Installed fleet by chip generation — {plan.instance.name}")
+    return fig
+
+
+def capacity_chart(plan: Plan):
+    """Facility capacity (stacked by region) and total draw against the global ceiling;
+    one small panel per region with its capacity, draw and regional maximum."""
+    years = _years(plan)
+    inst = plan.instance
+    regions = list(inst.regions)
+    fig = plt.figure(figsize=FIGSIZE)
+    ncols = min(len(regions), 4)
+    nrows = 1 + int(np.ceil(len(regions) / ncols))
+    gs = fig.add_gridspec(nrows, ncols, height_ratios=[2.2] + [1] * (nrows - 1))
+    ax = fig.add_subplot(gs[0, :])
+    fac = plan.facilities
+    cap = fac.pivot_table(index="year", columns="region", values="capacity_mw", aggfunc="sum")
+    cap = cap.reindex(years, fill_value=0)
+    _stack(ax, years, {r: cap[r].to_numpy() for r in regions if r in cap}, "facility MW")
+    draw = fac.groupby("year").draw_mw.sum().reindex(years, fill_value=0)
+    ax.plot(years, draw.to_numpy(), color="black", marker="o", label="total draw")
+    if inst.power.ceiling_mw is not None:
+        ax.step(years, [inst.power.ceiling_mw[t] for t in years], where="mid", color="red",
+                linestyle="--", label="power ceiling")
+    ax.legend(loc="upper left", ncols=4)
+    ax.set_title(f"Facility capacity and draw — {inst.name}")
+    for i, r in enumerate(regions):
+        sub = fig.add_subplot(gs[1 + i // ncols, i % ncols])
+        f = fac[fac.region == r].set_index("year").reindex(years)
+        sub.step(years, f.capacity_mw, where="mid", label="capacity")
+        sub.plot(years, f.draw_mw, marker=".", label="draw")
+        if inst.regions[r].max_mw is not None:
+            sub.plot(years, f.max_mw, linestyle="--", color="red", label="max")
+        sub.set_title(r, fontsize=12)
+        sub.set_ylabel("MW", fontsize=10)
+        sub.tick_params(labelsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def spend_chart(plan: Plan):
+    """Spend by year by component (stacked) and cumulative spend against the budget."""
+    years = _years(plan)
+    sp = plan.spend.set_index("year").reindex(years, fill_value=0)
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    parts = {"chips": sp.chip_capex_usd, "campus blocks": sp.facility_capex_usd,
+             "energy": sp.energy_usd, "opex": sp.opex_usd}
+    _stack(ax, years, {k: v.to_numpy() / 1e9 for k, v in parts.items()}, "spend per year (billion USD)")
+    ax2 = ax.twinx()
+    ax2.plot(years, sp.cumulative_usd / 1e9, color="black", marker="o", label="cumulative")
+    if plan.instance.budget.total_usd is not None:
+        ax2.axhline(plan.instance.budget.total_usd / 1e9, color="red", linestyle="--", label="total budget")
+    ax2.set_ylabel("cumulative spend (billion USD)")
+    ax2.set_ylim(bottom=0)
+    ax2.grid(False)
+    ax2.legend(loc="upper right")
+    ax.set_title(f"Spend by year and against the budget — {plan.instance.name}")
+    return fig
+
+
+def split_chart(plan: Plan):
+    """Effective training vs inference capacity by year (stacked), with the training share."""
+    years = _years(plan)
+    sp = plan.split.set_index("year").reindex(years, fill_value=0)
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    _stack(ax, years, {"training": sp.train_pflops.to_numpy() / 1e3,
+                       "inference": sp.infer_pflops.to_numpy() / 1e3},
+           "effective compute (thousand PFLOP/s)")
+    ax2 = ax.twinx()
+    ax2.plot(years, sp.training_share * 100, color="black", marker="o", label="training share")
+    ax2.set_ylabel("training share (%)")
+    ax2.set_ylim(0, 100)
+    ax2.grid(False)
+    ax2.legend(loc="upper right")
+    ax.set_title(f"Training vs inference capacity — {plan.instance.name}")
+    return fig
+
+
+def purchases_chart(plan: Plan):
+    """Chips bought per year, stacked by region, in thousands of chips."""
+    years = _years(plan)
+    piv = plan.purchases.pivot_table(index="year", columns="region", values="chips", aggfunc="sum")
+    piv = piv.reindex(years, fill_value=0).fillna(0)
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    series = {r: piv[r].to_numpy() / 1e3 for r in plan.instance.regions if r in piv}
+    _stack(ax, years, series or {"none": np.zeros(len(years))}, "chips bought (thousands)")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_title(f"Purchases by region — {plan.instance.name}")
+    return fig
+
+
+CHART_FUNCS = {"fleet": fleet_chart, "capacity": capacity_chart, "spend": spend_chart,
+               "split": split_chart, "purchases": purchases_chart}
+
+
+def plot_plan(plan: Plan, directory: str | os.PathLike) -> list[Path]:
+    """Write every chart as ``<name>.png`` (1280x720) into ``directory``; returns the paths."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, func in CHART_FUNCS.items():
+        fig = func(plan)
+        try:
+            paths.append(atomic_write(out / f"{name}.png",
+                                      lambda p, fig=fig: fig.savefig(p, dpi=DPI, format="png")))
+        finally:
+            plt.close(fig)
+    return paths
+
+
+def series_count(fig) -> int:
+    """Number of labelled series in a figure's legends (used by the tests)."""
+    labels = set()
+    for ax in fig.axes:
+        labels.update(ax.get_legend_handles_labels()[1])
+    return len(labels)
+
+
+__all__ = ["CHARTS", "capacity_chart", "fleet_chart", "plot_plan", "purchases_chart", "series_count",
+           "spend_chart", "split_chart"]
