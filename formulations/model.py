@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass, field
 
 import pyomo.environ as pyo
+from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
 from pyomo.core.expr.numvalue import is_fixed
 
 from optimizer.instance import Instance
@@ -263,12 +264,24 @@ def _leq(m, name: str, key, lhs, rhs, what):
     never called.
     """
     body = lhs - rhs
+    scale = FEAS_TOL * max(1.0, abs(pyo.value(rhs)) if is_fixed(rhs) else 1.0)
     if is_fixed(body):
-        excess = pyo.value(body)
-        if excess > FEAS_TOL * max(1.0, abs(pyo.value(rhs))):
+        if pyo.value(body) > scale:
             m._infeasible.append((f"{name}[{key}]", what()))
         return pyo.Constraint.Skip
+    lower, _ = compute_bounds_on_expr(body)  # from variable bounds: every plan has body >= lower
+    if lower is not None and lower > scale:
+        m._infeasible.append((f"{name}[{key}]", what()))
     return lhs <= rhs
+
+
+def _lo(expr) -> float:
+    return compute_bounds_on_expr(expr)[0] if not is_fixed(expr) else pyo.value(expr)
+
+
+def _hi(expr) -> float:
+    hi = compute_bounds_on_expr(expr)[1] if not is_fixed(expr) else pyo.value(expr)
+    return float("inf") if hi is None else hi
 
 
 def add_assign(m, inst: Instance) -> None:
@@ -283,8 +296,8 @@ def add_facility(m, inst: Instance) -> None:
 
     def rule(m, r, t):
         return _leq(m, "facility", (r, t), m.Draw[r, t], m.Cap[r, t],
-                    lambda: f"{t}: installed chips in {r} draw {pyo.value(m.Draw[r, t]):,.1f} MW, "
-                    f"above its {pyo.value(m.Cap[r, t]):,.1f} MW of facilities")
+                    lambda: f"{t}: chips installed in {r} draw at least {_lo(m.Draw[r, t]):,.1f} MW, "
+                    f"above the {_hi(m.Cap[r, t]):,.1f} MW of facilities it can have")
 
     m.facility = pyo.Constraint(m.R, m.T, rule=rule)
 
@@ -296,7 +309,7 @@ def add_region_max(m, inst: Instance) -> None:
     def rule(m, r, t):
         mx = inst.regions[r].max_mw[t]
         return _leq(m, "region_max", (r, t), m.Cap[r, t], mx,
-                    lambda: f"{t}: {r} already has {pyo.value(m.Cap[r, t]):,.1f} MW of facilities, "
+                    lambda: f"{t}: {r} already has {_lo(m.Cap[r, t]):,.1f} MW of facilities, "
                     f"above its maximum of {mx:,.1f} MW")
 
     m.region_max = pyo.Constraint(idx, rule=rule)
@@ -310,7 +323,7 @@ def add_ceiling(m, inst: Instance) -> None:
     def rule(m, t):
         total = sum(m.Cap[r, t] for r in m.R)
         return _leq(m, "ceiling", t, total, P[t],
-                    lambda: f"{t}: existing facilities total {pyo.value(total):,.1f} MW, "
+                    lambda: f"{t}: existing facilities total {_lo(total):,.1f} MW, "
                     f"above the power ceiling of {P[t]:,.1f} MW")
 
     m.ceiling = pyo.Constraint(idx, rule=rule)
@@ -361,12 +374,12 @@ def add_budget(m, inst: Instance, S: Scaling) -> None:
         m.budget = pyo.Constraint(
             rule=lambda m: _leq(m, "budget", "", total, B / MU,
                                 lambda: f"spend already committed (energy and opex of installed chips) "
-                                f"is ${pyo.value(total) * MU:,.0f}, above the ${B:,.0f} budget")
+                                f"is ${_lo(total) * MU:,.0f}, above the ${B:,.0f} budget")
         )
     m.budget_annual = pyo.Constraint(
         list(inst.years) if A is not None else [],
         rule=lambda m, t: _leq(m, "budget_annual", t, m.Spend[t], A[t] / MU,
-                               lambda: f"{t}: spend already committed is ${pyo.value(m.Spend[t]) * MU:,.0f}, "
+                               lambda: f"{t}: spend already committed is ${_lo(m.Spend[t]) * MU:,.0f}, "
                                f"above the annual cap of ${A[t]:,.0f}"),
     )
 

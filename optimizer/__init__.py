@@ -9,7 +9,7 @@
 from .errors import InstanceError, Problem
 from .instance import Instance, load_instance
 from .plan import Plan
-from .solve import Progress, SolveResult, SolveStatus, solve
+from .solver import Progress, SolveResult, SolveStatus, solve
 
 __all__ = [
     "Instance",

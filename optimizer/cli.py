@@ -26,7 +26,7 @@ from rich.table import Table
 
 from .errors import InstanceError
 from .instance import load_instance
-from .solve import SolveStatus
+from .solver import SolveStatus
 
 
 class Exit(IntEnum):
@@ -178,7 +178,7 @@ def solve(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the status line."),
 ) -> None:
     from .plan import FORMATS
-    from .solve import solve as run
+    from .solver import solve as run
 
     formats = [f.strip() for f in fmt.split(",") if f.strip()]
     unknown = [f for f in formats if f not in FORMATS]
@@ -209,7 +209,7 @@ def solve(
 def _plan_from(path: Path):
     """A plan directory (written with --out) is read; an instance file is solved."""
     from .plan import read_plan
-    from .solve import solve as run
+    from .solver import solve as run
 
     if path.is_dir():
         try:

@@ -17,7 +17,7 @@ import yaml
 from formulations import HOURS_PER_YEAR
 
 from .instance import Instance, load_instance
-from .solve import SolveResult, SolveStatus
+from .solver import SolveResult, SolveStatus
 
 TABLES = ("purchases", "fleet", "facilities", "compute", "serving", "spend", "split", "summary")
 FORMATS = ("csv", "parquet", "xlsx", "json")

@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # no screen needed; must precede pyplot
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from .plan import Plan, atomic_write  # noqa: E402
 
@@ -80,6 +80,9 @@ def capacity_chart(plan: Plan):
         if inst.regions[r].max_mw is not None:
             sub.plot(years, f.max_mw, linestyle="--", color="red", label="max")
         sub.set_title(r, fontsize=12)
+        sub.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+        if i == 0:
+            sub.legend(fontsize=8, loc="upper left")
         sub.set_ylabel("MW", fontsize=10)
         sub.tick_params(labelsize=9)
     fig.tight_layout()

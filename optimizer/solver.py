@@ -152,7 +152,9 @@ def run_model(
     gap = None
     if has_plan:
         gap = 0.0 if hinfo.mip_node_count < 0 else max(0.0, float(hinfo.mip_gap))
-    bound = None if res.objective_bound is None else res.objective_bound * factor
+    bound = None
+    if res.objective_bound is not None and abs(res.objective_bound) < 1e50:
+        bound = res.objective_bound * factor
 
     if tc == _TC.convergenceCriteriaSatisfied:
         status, msg = SolveStatus.OPTIMAL, f"optimal within a relative gap of {mip_gap:g}"

@@ -1,0 +1,93 @@
+"""Solver outcomes are honest, typed, and reproducible; generated plans pass the checker."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import tiny
+from plan_checker import check_plan
+
+from optimizer import SolveStatus, load_instance, solve
+from optimizer.generate import generate_instance
+
+
+def test_optimal_tiny_by_hand():
+    # 2 MW existing, 1 MW chips at $100, blocks of 1 MW for $10 online at once, demand 1 PFLOP/s.
+    # Chips live 2 years, so buy everything in 2026: each chip + its block costs $110 and gives
+    # 2 PFLOP/s-years; 2 chips fit the existing 2 MW ($200), then (1000-200)/110 = 7.27 -> 7 more
+    # with 7 blocks ($770): 9 chips, $970. Train = 9 - 1 (demand) = 8 in each year -> 16.
+    plan = solve(load_instance(tiny()))
+    assert plan.status is SolveStatus.OPTIMAL
+    assert plan.objective == pytest.approx(16.0, rel=1e-9)
+    assert plan.mip_gap <= 1e-4
+    check_plan(plan.instance, plan)
+
+
+def test_infeasible_hard_demand():
+    plan = solve(load_instance(tiny(regions__r__inference_demand_pflops=1e6)))
+    assert plan.status is SolveStatus.INFEASIBLE
+    assert plan.objective is None and plan.purchases.empty
+    assert plan.summary.status.iloc[0] == "infeasible"
+
+
+def test_infeasible_detected_while_building():
+    # existing facilities above the regional maximum: no variable can fix that
+    plan = solve(load_instance(tiny(regions__r__max_mw=1)))
+    assert plan.status is SolveStatus.INFEASIBLE
+    assert "r already has 2.0 MW of facilities, above its maximum of 1.0 MW" in plan.message
+
+
+def test_unbounded_without_budget_or_caps():
+    plan = solve(load_instance(tiny(budget=None)))
+    assert plan.status is SolveStatus.UNBOUNDED
+    assert plan.objective is None and "unbounded" in plan.message
+
+
+@pytest.fixture(scope="module")
+def hard():
+    return load_instance(generate_instance(30, 10, 15, seed=0))
+
+
+def test_time_limit_without_plan_is_not_a_plan(hard):
+    plan = solve(hard, time_limit=0.01)
+    assert plan.status is SolveStatus.NO_SOLUTION
+    assert plan.objective is None and plan.mip_gap is None and plan.purchases.empty
+
+
+def test_time_limit_with_incumbent_reports_gap_never_optimal(hard):
+    plan = solve(hard, time_limit=4, mip_gap=0.0)
+    assert plan.status is not SolveStatus.OPTIMAL
+    if plan.status is SolveStatus.FEASIBLE:  # an incumbent was found in time
+        assert plan.mip_gap > 0 and plan.result.bound is not None
+        assert plan.result.bound >= plan.objective  # max_training: bound above incumbent
+        assert "not proven optimal" in plan.message
+        assert plan.summary.status.iloc[0] == "feasible"
+        check_plan(hard, plan, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("size, seed", [((3, 3, 10), 0), ((3, 2, 6), 1)])
+def test_generated_plans_pass_the_checker(size, seed):
+    inst = load_instance(generate_instance(*size, seed=seed))
+    plan = solve(inst)
+    assert plan.status is SolveStatus.OPTIMAL
+    check_plan(inst, plan)
+
+
+def test_same_instance_same_plan():
+    inst = load_instance(generate_instance(3, 3, 10, seed=0))
+    a, b = solve(inst), solve(inst)
+    assert a.objective == b.objective
+    for name, df in a.tables().items():
+        if name != "summary":
+            assert df.equals(b.tables()[name]), name
+
+
+def test_summary_fields(default_plan):
+    s = default_plan.summary.iloc[0]
+    assert s.status == "optimal" and s.solver == "highs" and s.solver_version == "1.15.1"
+    assert len(s.instance_hash) == 64
+    assert s.total_spend_usd == pytest.approx(default_plan.spend.total_usd.sum())
+    assert s.budget_used_share == pytest.approx(s.total_spend_usd / 100e9)
+    assert s.peak_capacity_mw == pytest.approx(default_plan.facilities.groupby("year").capacity_mw.sum().max())
+    assert not math.isnan(s.objective)
