@@ -294,3 +294,7 @@ def main() -> None:
         err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
                   "Run again with --debug for the traceback, and please report it.", highlight=False)
         sys.exit(Exit.INTERNAL)
+
+
+# Commands defined in their own modules register themselves on `app` when imported.
+from . import cli_sweep  # noqa: E402,F401

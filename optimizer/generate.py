@@ -29,7 +29,7 @@ def generate_instance(n_regions: int = 3, n_chips: int = 3, n_years: int = 10, *
                                 "growth": 0.03},
             "build_lead_years": int(rng.integers(1, 4)),
             "inference_demand_pflops": {"start": round(float(rng.uniform(2e3, 2e4))),
-                                        "growth": round(float(rng.uniform(0.3, 1.0)), 2)},
+                                        "growth": round(float(rng.uniform(0.1, 0.3)), 2)},
         }
     ids = list(regions)
     serving = {}
