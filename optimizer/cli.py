@@ -176,6 +176,7 @@ def solve(
     log: bool = typer.Option(False, "--log", help="Stream the HiGHS log."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the status line."),
+    stats: bool = typer.Option(False, "--stats", help="Print the coefficient ranges of the matrix HiGHS sees."),
 ) -> None:
     from .plan import FORMATS
     from .solver import solve as run
@@ -201,9 +202,47 @@ def solve(
         out.print(f"{plan.status.value}{obj}")
     else:
         _show_plan(plan)
+        if plan.status.has_plan:
+            _show_binding(plan)
+        if plan.status is SolveStatus.INFEASIBLE:
+            from .diagnose import explain
+
+            out.print()
+            out.print(str(explain(inst)), markup=False)
         if out_dir is not None and plan.status.has_plan:
             out.print(f"\nplan written to {out_dir}/ ({', '.join(formats)})")
+    if stats and not as_json:
+        _show_stats(plan)
     raise typer.Exit(STATUS_EXIT[plan.status])
+
+
+def _show_binding(plan, top: int = 8) -> None:
+    from .diagnose import binding
+
+    b = binding(plan.marginals, top)
+    if len(b):
+        b = b.assign(year=b.year.map(lambda y: "" if pd.isna(y) else str(int(y))))
+        out.print()
+        out.print(_table(b[["family", "year", "where", "marginal", "unit"]],
+                         "Top binding constraints (objective change per unit, fixed-block LP prices)"))
+
+
+def _show_stats(plan) -> None:
+    ranges = plan.result.ranges
+    out.print()
+    for name, (lo, hi) in ranges.items():
+        ratio = f"{hi / lo:.1e}" if lo > 0 else "-"
+        out.print(f"{name:<7} |coef| in [{lo:.3g}, {hi:.3g}]  ratio {ratio}", highlight=False)
+
+
+@app.command()
+def explain(file: Path = typer.Argument(..., help="Instance YAML file.")) -> None:
+    """Say why an instance is infeasible, in its own terms (years, regions, amounts)."""
+    from .diagnose import explain as run
+
+    result = run(_load_instance_or_exit(file))
+    out.print(str(result), markup=False)
+    raise typer.Exit(Exit.OK if result.feasible else Exit.INFEASIBLE)
 
 
 def _plan_from(path: Path):

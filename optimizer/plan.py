@@ -77,6 +77,26 @@ class Plan:
     def message(self) -> str:
         return self.result.message
 
+    @property
+    def marginals(self) -> pd.DataFrame:
+        """Duals of the plan's LP with its blocks and frontier sites fixed, in reporting units.
+
+        Columns: family, year, where (region / chip), binding, marginal (objective
+        change per unit increase of the constraint's limit), unit (per +$1B,
+        per +100 MW, per +1 unit, per +1 PFLOP/s).  Local prices of the
+        fixed-integer LP, not of the MIP: moving a limit far enough changes the
+        integer decisions (see :func:`optimizer.diagnose.fixed_lp_marginals`).
+        Empty for a plan read back from disk.
+        """
+        from .diagnose import MARGINAL_COLUMNS, fixed_lp_marginals
+
+        if getattr(self, "_marginals", None) is None:
+            if self.result.handle is None:
+                return pd.DataFrame(columns=MARGINAL_COLUMNS)
+            model, opt = self.result.handle
+            self._marginals = fixed_lp_marginals(model, opt)
+        return self._marginals
+
     def tables(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, name) for name in TABLES}
 

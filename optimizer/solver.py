@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import highspy
 import pyomo.environ as pyo
@@ -66,6 +66,23 @@ class SolveResult:
     columns: int = 0
     integers: int = 0
     nonzeros: int = 0
+    ranges: dict = field(default_factory=dict)  # coefficient ranges of the matrix HiGHS sees
+    # the solved model and the HiGHS object holding it, for marginals (not serialised)
+    handle: object = field(default=None, repr=False, compare=False)
+
+
+def coefficient_ranges(lp) -> dict[str, tuple[float, float]]:
+    """(smallest, largest) absolute nonzero of the matrix, costs, bounds and right-hand sides."""
+    import numpy as np
+
+    def rng(values) -> tuple[float, float]:
+        a = np.abs(np.asarray(values, dtype=float))
+        a = a[(a > 0) & (a < highspy.kHighsInf)]
+        return (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+
+    return {"matrix": rng(lp.a_matrix_.value_), "cost": rng(lp.col_cost_),
+            "bounds": rng(list(lp.col_lower_) + list(lp.col_upper_)),
+            "rhs": rng(list(lp.row_lower_) + list(lp.row_upper_))}
 
 
 def solver_version() -> str:
@@ -112,7 +129,7 @@ def run_model(
     lp = h.getLp()
     integers = sum(1 for v in lp.integrality_ if v != highspy.HighsVarType.kContinuous)
     size = dict(rows=lp.num_row_, columns=lp.num_col_, integers=integers,
-                nonzeros=len(lp.a_matrix_.value_))
+                nonzeros=len(lp.a_matrix_.value_), ranges=coefficient_ranges(lp))
 
     factor = info.objective_factor
     start = time.perf_counter()
@@ -204,7 +221,7 @@ def run_model(
         _round_integers(model)
         objective = pyo.value(model.obj) * factor
     return SolveResult(status, msg, objective, bound, gap, build_seconds, handoff, solve_seconds,
-                       "highs", version, **size)
+                       "highs", version, **size, handle=(model, opt) if status.has_plan else None)
 
 
 def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budget: float | None,

@@ -1,0 +1,316 @@
+"""Why, not just what: infeasibility explained in the instance's terms, and marginal values.
+
+- :func:`explain` solves an *elastic* copy of the program: every soft-able
+  requirement (demand, training floor, frontier cluster, budgets, ceiling,
+  regional maxima, supply caps, facility power) gets a priced slack, and the
+  smallest weighted violation is found.  Each violated requirement becomes a
+  sentence with its year, region and amount.  The irreducible infeasible
+  subset of the LP relaxation, where HiGHS finds one, names the conflicting
+  constraints.
+- :func:`marginals` prices the constraints of a solved plan: the duals of the
+  LP with every integer decision fixed at its optimal value, converted to
+  reporting units.  They are local prices of that fixed-integer LP, not of
+  the MIP; re-solve with a step (``capplan marginal``) for MIP-valid values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import highspy
+import pandas as pd
+from pyomo.contrib.solver.solvers.highs import Highs
+
+from formulations import build_model
+
+from .instance import Instance
+
+# families whose rows may be violated in the elastic program, with a weight
+# multiplier: a frontier year with no site at all, and physical facility power,
+# are blamed only when nothing else explains the conflict
+REQUIREMENTS = {"demand": 1.0, "training": 1.0, "frontier": 1.0, "frontier_pick": 100.0}
+LIMITS = {"budget": 1.0, "budget_annual": 1.0, "ceiling": 1.0, "region_max": 1.0, "supply": 1.0,
+          "facility": 10.0}
+
+
+@dataclass
+class Explanation:
+    """What makes an instance infeasible, in its own terms."""
+
+    feasible: bool
+    violations: pd.DataFrame  # family, key, amount, unit, message
+    conflict: list[str] = field(default_factory=list)  # constraint names of an IIS of the LP relaxation
+    messages: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        if self.feasible:
+            return "the instance is feasible"
+        lines = ["the instance is infeasible:"] + [f"  - {m}" for m in self.messages]
+        if self.conflict:
+            shown = ", ".join(self.conflict[:12]) + (" ..." if len(self.conflict) > 12 else "")
+            lines.append(f"  conflicting constraints (irreducible subset of the LP relaxation): {shown}")
+        return "\n".join(lines)
+
+
+def row_names(opt) -> dict[int, tuple[str, object]]:
+    """HiGHS row index -> (constraint family, index) for a persistent Pyomo HiGHS solver."""
+    return {row: (con.parent_component().name, con.index())
+            for con, row in opt._pyomo_con_to_solver_con_map.items()}
+
+
+def _persistent(model):
+    opt = Highs()
+    opt.set_instance(model)
+    h = opt._solver_model
+    h.setOptionValue("output_flag", False)
+    return opt, h, row_names(opt)
+
+
+def _key(index) -> tuple:
+    if index is None:
+        return ()
+    return index if isinstance(index, tuple) else (index,)
+
+
+def explain(inst: Instance, *, time_limit: float = 60.0) -> Explanation:
+    """Explain why ``inst`` has no feasible plan (or say that it has one)."""
+    model = build_model(inst)
+    if model.info.trivially_infeasible:
+        msgs = [what for _, what in model.info.trivially_infeasible]
+        df = pd.DataFrame([{"family": n.split("[")[0], "key": n, "amount": math.nan, "unit": "",
+                            "message": w} for n, w in model.info.trivially_infeasible])
+        return Explanation(False, df, [n for n, _ in model.info.trivially_infeasible], msgs)
+
+    S = model.info.scaling
+    # first only the requirements may fall short (the answer a planner wants: what cannot be
+    # met, by how much); if even that is infeasible, the limits may be exceeded too
+    for families in (REQUIREMENTS, {**REQUIREMENTS, **LIMITS}):
+        found = _elastic(model, families, time_limit)
+        if found is not None:
+            break
+    else:
+        return Explanation(False, pd.DataFrame(columns=["family", "key", "amount", "unit", "message"]),
+                           _iis(model), ["no explanation found within the time limit"])
+    records = [_describe(inst, model, S, family, _key(index), amount) for family, index, amount in found]
+    records.sort(key=lambda r: (str(r["family"]), str(r["key"])))
+    df = pd.DataFrame(records, columns=["family", "key", "amount", "unit", "message"])
+    if df.empty:
+        return Explanation(True, df)
+    return Explanation(False, df, _iis(model), df.message.tolist())
+
+
+def _elastic(model, families: dict[str, float], time_limit: float):
+    """Minimum weighted relative violation of ``families``; None if still infeasible."""
+    opt, h, rows = _persistent(model)
+    lp = h.getLp()
+    ncol = lp.num_col_
+    # elastic program: minimise weighted relative violations, original objective dropped
+    h.changeColsCost(ncol, list(range(ncol)), [0.0] * ncol)
+    h.changeObjectiveSense(highspy.ObjSense.kMinimize)
+    slacks = {}
+    for row, (family, index) in rows.items():
+        if family not in families:
+            continue
+        lo, hi = lp.row_lower_[row], lp.row_upper_[row]
+        for sign, bound in ((-1.0, hi), (1.0, lo)):  # -1: may exceed an upper bound; +1: fall short of a lower
+            if abs(bound) >= highspy.kHighsInf:
+                continue
+            scale = abs(bound)
+            if family == "frontier":  # rows read f*eta*u*xT - C z >= 0: measure against C
+                scale = model._inst.training.frontier_cluster_pflops[index[2]] / model.info.scaling.compute_pflops
+            weight = families[family] / max(1.0, scale)
+            h.addCol(weight, 0.0, highspy.kHighsInf, 1, [row], [sign])
+            slacks[h.getNumCol() - 1] = (row, family, index)
+    h.setOptionValue("time_limit", time_limit)
+    h.setOptionValue("mip_rel_gap", 1e-3)
+    h.run()
+    if h.getInfo().primal_solution_status != 2:
+        return None
+    values = h.getSolution().col_value
+    return [(family, index, values[col]) for col, (_, family, index) in slacks.items() if values[col] > 1e-7]
+
+
+def _iis(model) -> list[str]:
+    """Constraint names of an irreducible infeasible subset of the LP relaxation, if HiGHS finds one."""
+    opt, h, rows = _persistent(model)
+    lp = h.getLp()
+    ints = [c for c, t in enumerate(lp.integrality_) if t != highspy.HighsVarType.kContinuous]
+    if ints:
+        h.changeColsIntegrality(len(ints), ints, [highspy.HighsVarType.kContinuous] * len(ints))
+    h.setOptionValue("iis_strategy", 22)  # from the LP, irreducible (measured: the default finds none)
+    h.setOptionValue("time_limit", 20.0)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kInfeasible:
+        return []  # the LP relaxation is feasible: the conflict needs integrality
+    try:
+        status, iis = h.getIis()
+    except Exception:  # an older or failing IIS: the elastic explanation stands alone
+        return []
+    names = []
+    for row in getattr(iis, "row_index_", []):
+        family, index = rows.get(row, ("?", None))
+        key = _key(index)
+        names.append(f"{family}[{','.join(map(str, key))}]" if key else family)
+    return names
+
+
+def _describe(inst: Instance, model, S, family: str, key: tuple, slack: float) -> dict:
+    """A violated requirement as a sentence with year, region and amount."""
+    FU, MU = S.compute_pflops, S.money_usd
+
+    def rec(amount, unit, message):
+        return {"family": family, "key": ",".join(map(str, key)), "amount": amount, "unit": unit,
+                "message": message}
+
+    if family == "demand":
+        d, t = key
+        short = slack * FU
+        need = inst.regions[d].inference_demand_pflops[t]
+        sources = ", ".join(f"{s} ({e:g})" for s, e in inst.sources(d).items())
+        return rec(short, "PFLOP/s",
+                   f"{t}: inference demand in {d} needs {need:,.0f} PFLOP/s, but {d}'s allowed sources "
+                   f"[{sources}] can serve at most {need - short:,.0f} PFLOP/s within the instance's limits "
+                   f"→ short by {short:,.0f} PFLOP/s")
+    if family == "training":
+        (t,) = key
+        short = slack * FU
+        floor = inst.training.min_pflops[t]
+        return rec(short, "PFLOP/s", f"{t}: the training floor of {floor:,.0f} PFLOP/s can be met only up to "
+                   f"{floor - short:,.0f} PFLOP/s → short by {short:,.0f} PFLOP/s")
+    if family == "frontier":
+        g, r, t = key
+        short = slack * FU
+        c = inst.training.frontier_cluster_pflops[t]
+        return rec(short, "PFLOP/s", f"{t}: the frontier cluster needs {c:,.0f} PFLOP/s at one site; the best "
+                   f"site ({g} in {r}) reaches {c - short:,.0f} PFLOP/s → short by {short:,.0f} PFLOP/s")
+    if family == "frontier_pick":
+        (t,) = key
+        c = inst.training.frontier_cluster_pflops[t]
+        return rec(slack, "sites", f"{t}: no site (one chip generation in one region) can reach the "
+                   f"frontier cluster of {c:,.0f} PFLOP/s")
+    if family == "budget":
+        over = slack * MU
+        b = inst.budget.total_usd
+        return rec(over, "USD", f"budget: meeting the other requirements costs at least ${(b + over) / 1e9:,.2f}B, "
+                   f"above the ${b / 1e9:,.2f}B total budget → over by ${over / 1e9:,.2f}B")
+    if family == "budget_annual":
+        (t,) = key
+        over = slack * MU
+        a = inst.budget.annual_max_usd[t]
+        return rec(over, "USD", f"{t}: spend must reach ${(a + over) / 1e9:,.2f}B, above the annual cap of "
+                   f"${a / 1e9:,.2f}B → over by ${over / 1e9:,.2f}B")
+    if family == "ceiling":
+        (t,) = key
+        p = inst.power.ceiling_mw[t]
+        return rec(slack, "MW", f"{t}: the plan needs {p + slack:,.0f} MW of facilities in all regions, above "
+                   f"the power ceiling of {p:,.0f} MW → over by {slack:,.0f} MW")
+    if family == "region_max":
+        r, t = key
+        mx = inst.regions[r].max_mw[t]
+        return rec(slack, "MW", f"{t}: {r} needs {mx + slack:,.0f} MW of facilities, above its maximum of "
+                   f"{mx:,.0f} MW → over by {slack:,.0f} MW")
+    if family == "supply":
+        g, t = key
+        cap = inst.chips[g].supply_units[t]
+        return rec(slack, "units", f"{t}: the plan needs {cap + slack:,.0f} units of {g}, above the supply cap "
+                   f"of {cap:,.0f} units → over by {slack:,.0f} units")
+    if family == "facility":
+        r, t = key
+        return rec(slack, "MW", f"{t}: chips in {r} draw {slack:,.1f} MW more than its facilities can supply")
+    return rec(slack, "", f"{family}[{key}] violated by {slack:g}")
+
+
+# --------------------------------------------------------------------------- marginals
+
+# family -> (reporting unit, multiplier from "objective units per internal rhs unit")
+def _unit(family: str, S, inst: Instance, key: tuple) -> tuple[str, float]:
+    MU, FU = S.money_usd, S.compute_pflops
+    if family in ("budget", "budget_annual"):
+        return "per +$1B", 1e9 / MU
+    if family in ("ceiling", "region_max", "facility"):
+        return "per +100 MW", 100.0
+    if family == "supply":
+        return "per +1 unit", 1.0
+    if family in ("demand", "training"):
+        return "per +1 PFLOP/s", 1.0 / FU
+    if family == "frontier":
+        return "per +1 PFLOP/s of cluster", 1.0 / FU
+    return "per unit of rhs", 1.0
+
+
+def fixed_lp_marginals(model, opt, *, tol: float = 1e-7) -> pd.DataFrame:
+    """Duals of the plan's LP with blocks and frontier sites fixed, in reporting units.
+
+    The campus blocks k and frontier sites z are fixed at the plan's values
+    and every integrality dropped; the chip units n stay free (continuous).
+    Fixing n as well (HiGHS's ``getFixedLp``) prices the budget and the power
+    caps at zero by construction, since with every purchase fixed no
+    continuous decision can use one more dollar or megawatt; units of 64-144
+    chips are close to continuous, blocks and sites are the discrete choices.
+    """
+    inst, S, factor = model._inst, model.info.scaling, model.info.objective_factor
+    h = opt._solver_model
+    rows = row_names(opt)
+    col = opt._pyomo_var_to_solver_var_map
+    values = h.getSolution().col_value
+    lp = h.getLp()
+    h2 = highspy.Highs()
+    h2.setOptionValue("output_flag", False)
+    h2.passModel(lp)
+    ints = [c for c, t in enumerate(lp.integrality_) if t != highspy.HighsVarType.kContinuous]
+    if ints:
+        h2.changeColsIntegrality(len(ints), ints, [highspy.HighsVarType.kContinuous] * len(ints))
+    fixed = [col[id(v)] for var in (model.k, model.z) for v in var.values()]
+    if fixed:
+        vals = [float(round(values[c])) for c in fixed]
+        h2.changeColsBounds(len(fixed), fixed, vals, vals)
+    h2.run()
+    if h2.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return pd.DataFrame(columns=MARGINAL_COLUMNS)
+    sol = h2.getSolution()
+    out = []
+    for row, (family, index) in rows.items():
+        if family in ("assign", "serve", "frontier_pick"):
+            continue
+        key = _key(index)
+        lo, hi, act = lp.row_lower_[row], lp.row_upper_[row], sol.row_value[row]
+        bound = hi if abs(act - hi) <= abs(act - lo) else lo
+        slack = abs(act - bound)
+        binding = slack <= tol * max(1.0, abs(bound))
+        dual = sol.row_dual[row]
+        unit, mult = _unit(family, S, inst, key)
+        year = next((k for k in key if isinstance(k, int)), None)
+        place = ",".join(str(k) for k in key if not isinstance(k, int))
+        out.append({"family": family, "year": year, "where": place, "binding": binding,
+                    "marginal": dual * factor * mult, "unit": unit})
+    df = pd.DataFrame(out, columns=MARGINAL_COLUMNS)
+    df["marginal"] = df.marginal.where(df.marginal.abs() > 1e-9, 0.0)
+    return df.sort_values(["family", "year", "where"], kind="stable").reset_index(drop=True)
+
+
+MARGINAL_COLUMNS = ["family", "year", "where", "binding", "marginal", "unit"]
+
+
+def marginals(inst: Instance, *, time_limit: float | None = None) -> pd.DataFrame:
+    """Solve ``inst`` and return the fixed-integer LP marginals of its optimal plan (``plan.marginals``).
+
+    Each row: constraint family, year, where (region / chip), whether it binds,
+    and the objective change per unit increase of its limit, in reporting
+    units (per +$1B of budget, per +100 MW, per +1 unit of supply, per +1
+    PFLOP/s of demand or training floor).  These are local prices of the LP
+    with the integer decisions fixed, not prices of the MIP.
+    """
+    from .solver import solve
+
+    return solve(inst, time_limit=time_limit).marginals
+
+
+def binding(marg: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
+    """The binding constraints, largest absolute marginal first."""
+    b = marg[marg.binding].copy()
+    b = b.reindex(b.marginal.abs().sort_values(ascending=False, kind="stable").index)
+    return b.head(top).reset_index(drop=True) if top else b.reset_index(drop=True)
+
+
+__all__ = ["Explanation", "binding", "explain", "fixed_lp_marginals", "marginals"]
