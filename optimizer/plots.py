@@ -35,7 +35,18 @@ def _stack(ax, years, series: dict[str, np.ndarray], ylabel: str):
     ax.set_xlabel("year")
     ax.set_ylabel(ylabel)
     ax.set_xticks(years)
-    ax.legend(loc="upper left", ncols=min(4, max(1, len(series))))
+    return bottom
+
+
+def _legend_below(fig, axes) -> None:
+    """One legend for all axes of a chart, below the plot where it hides nothing."""
+    handles, labels = [], []
+    for ax in axes:
+        h, lab = ax.get_legend_handles_labels()
+        handles += h
+        labels += lab
+    fig.legend(handles, labels, loc="lower center", ncols=min(6, max(1, len(labels))), frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
 
 
 def fleet_chart(plan: Plan):
@@ -47,6 +58,7 @@ def fleet_chart(plan: Plan):
     series = {c: piv[c].to_numpy() / 1e3 for c in plan.instance.chips if c in piv}
     _stack(ax, years, series, "installed chips (thousands)")
     ax.set_title(f"Installed fleet by chip generation — {plan.instance.name}")
+    _legend_below(fig, [ax])
     return fig
 
 
@@ -70,6 +82,9 @@ def capacity_chart(plan: Plan):
     if inst.power.ceiling_mw is not None:
         ax.step(years, [inst.power.ceiling_mw[t] for t in years], where="mid", color="red",
                 linestyle="--", label="power ceiling")
+    top = max(cap.sum(axis=1).max(), draw.max(),
+              max(inst.power.ceiling_mw.values()) if inst.power.ceiling_mw is not None else 0)
+    ax.set_ylim(0, top * 1.3)
     ax.legend(loc="upper left", ncols=4)
     ax.set_title(f"Facility capacity and draw — {inst.name}")
     for i, r in enumerate(regions):
@@ -78,7 +93,7 @@ def capacity_chart(plan: Plan):
         sub.step(years, f.capacity_mw, where="mid", label="capacity")
         sub.plot(years, f.draw_mw, marker=".", label="draw")
         if inst.regions[r].max_mw is not None:
-            sub.plot(years, f.max_mw, linestyle="--", color="red", label="max")
+            sub.step(years, f.max_mw, where="mid", linestyle="--", color="red", label="max")
         sub.set_title(r, fontsize=12)
         sub.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
         if i == 0:
@@ -102,10 +117,11 @@ def spend_chart(plan: Plan):
     if plan.instance.budget.total_usd is not None:
         ax2.axhline(plan.instance.budget.total_usd / 1e9, color="red", linestyle="--", label="total budget")
     ax2.set_ylabel("cumulative spend (billion USD)")
-    ax2.set_ylim(bottom=0)
+    top = max(sp.cumulative_usd.max(), plan.instance.budget.total_usd or 0) / 1e9
+    ax2.set_ylim(0, top * 1.1)
     ax2.grid(False)
-    ax2.legend(loc="upper right")
     ax.set_title(f"Spend by year and against the budget — {plan.instance.name}")
+    _legend_below(fig, [ax, ax2])
     return fig
 
 
@@ -122,8 +138,8 @@ def split_chart(plan: Plan):
     ax2.set_ylabel("training share (%)")
     ax2.set_ylim(0, 100)
     ax2.grid(False)
-    ax2.legend(loc="upper right")
     ax.set_title(f"Training vs inference capacity — {plan.instance.name}")
+    _legend_below(fig, [ax, ax2])
     return fig
 
 
@@ -137,6 +153,7 @@ def purchases_chart(plan: Plan):
     _stack(ax, years, series or {"none": np.zeros(len(years))}, "chips bought (thousands)")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_title(f"Purchases by region — {plan.instance.name}")
+    _legend_below(fig, [ax])
     return fig
 
 
@@ -160,7 +177,7 @@ def plot_plan(plan: Plan, directory: str | os.PathLike) -> list[Path]:
 
 
 def series_count(fig) -> int:
-    """Number of labelled series in a figure's legends (used by the tests)."""
+    """Number of distinct labelled series drawn in a figure (used by the tests)."""
     labels = set()
     for ax in fig.axes:
         labels.update(ax.get_legend_handles_labels()[1])
