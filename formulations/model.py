@@ -225,11 +225,12 @@ def _expressions(m, inst: Instance, S: Scaling) -> None:
     def spend(m, t):
         capex = sum(chips[g].price_usd[t] * chips[g].chips_per_unit / MU * m.n[g, r, tt]
                     for g, r, tt in m.N_IDX if tt == t)
-        blocks = sum(regions[r].block_capex_usd[t] / MU * m.k[r, tt] for r, tt in m.K_IDX if tt == t)
+        blocks = sum(regions[r].block_capex_usd[t] / MU * m.k[r, tt] for r, tt in m.K_IDX
+                     if tt == t and regions[r].block_capex_usd[t] > 0)
         energy = sum(HOURS_PER_YEAR * regions[r].electricity_usd_per_mwh[t] / MU * m.Draw[r, t]
-                     for r in m.R)
+                     for r in m.R if regions[r].electricity_usd_per_mwh[t] > 0)
         opex = sum(chips[g].opex_usd_per_chip_year * chips[g].chips_per_unit / MU * m.N[g, r, tt]
-                   for g, r, tt in m.X_IDX if tt == t)
+                   for g, r, tt in m.X_IDX if tt == t and chips[g].opex_usd_per_chip_year > 0)
         return capex + blocks + energy + opex
 
     m.Spend = pyo.Expression(m.T, rule=spend)
@@ -265,22 +266,23 @@ def _leq(m, name: str, key, lhs, rhs, what):
     """
     body = lhs - rhs
     scale = FEAS_TOL * max(1.0, abs(pyo.value(rhs)) if is_fixed(rhs) else 1.0)
-    if is_fixed(body):
-        if pyo.value(body) > scale:
+    lower, upper = compute_bounds_on_expr(body)  # from variable bounds: every plan has body >= lower
+    if is_fixed(body) or (lower is not None and lower == upper):  # no variable with a nonzero coefficient
+        if lower > scale:
             m._infeasible.append((f"{name}[{key}]", what()))
         return pyo.Constraint.Skip
-    lower, _ = compute_bounds_on_expr(body)  # from variable bounds: every plan has body >= lower
     if lower is not None and lower > scale:
         m._infeasible.append((f"{name}[{key}]", what()))
     return lhs <= rhs
 
 
 def _lo(expr) -> float:
-    return compute_bounds_on_expr(expr)[0] if not is_fixed(expr) else pyo.value(expr)
+    lo = compute_bounds_on_expr(expr)[0]
+    return -float("inf") if lo is None else lo
 
 
 def _hi(expr) -> float:
-    hi = compute_bounds_on_expr(expr)[1] if not is_fixed(expr) else pyo.value(expr)
+    hi = compute_bounds_on_expr(expr)[1]
     return float("inf") if hi is None else hi
 
 

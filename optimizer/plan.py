@@ -276,6 +276,10 @@ def _extract(inst: Instance, m) -> dict[str, pd.DataFrame]:
         installed = _clean(v(m.N[g, r, t]) * u)
         train = _clean((m.xT[g, r, t].value or 0.0) * u)
         infer = _clean((m.xI[g, r, t].value or 0.0) * u)
+        excess = train + infer - installed
+        if excess > 0:  # within HiGHS's feasibility tolerance: never report more than is installed
+            cut = min(infer, excess)
+            infer, train = infer - cut, max(0.0, train - (excess - cut))
         if installed > 0 or train > 0 or infer > 0:
             fleet.append((t, r, g, installed, train, infer, _clean(installed - train - infer, 1e-6)))
 

@@ -47,6 +47,10 @@ COLUMNS = {
 }
 
 INT_TOL = 1e-6  # integrality of units and blocks (the plan reports rounded integers)
+# The model counts chips in purchasable units and HiGHS accepts a MIP solution whose
+# rows are violated by up to 1e-6 (mip_feasibility_tolerance): assignments of chips
+# are allowed that much solver residue, in units, on top of abs_tol/rel_tol.
+UNIT_FEAS_TOL = 1e-5
 
 
 def _status_value(status) -> str:
@@ -206,12 +210,13 @@ def _check(c: _Checker, inst, plan) -> None:  # noqa: C901 - one pass over the s
             continue
         c.eq(f"{where}.installed (purchases + pre-horizon chips within lifetime)",
              row.installed, N[g, r, t])
+        residue = UNIT_FEAS_TOL * chips[g].chips_per_unit  # chips
         for col in ("train", "infer"):
             val = float(getattr(row, col))
-            if val < -c.tol(row.installed):
+            if val < -c.tol(row.installed) - residue:
                 c.fail(f"{where}.{col}: negative ({val!r})")
         c.le(f"assign[{g}, {r}, {t}]: train + infer <= installed",
-             float(row.train) + float(row.infer), float(row.installed))
+             float(row.train) + float(row.infer) - residue, float(row.installed))
         c.eq(f"{where}.idle (= installed - train - infer)", row.idle,
              row.installed - row.train - row.infer, scale=row.installed)
         xT[g, r, t] = float(row.train)

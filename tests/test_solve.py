@@ -148,3 +148,17 @@ def test_solver_failure_is_an_error_status(monkeypatch):
     plan = solve(load_instance(tiny()), warm_start=False)
     assert plan.status is SolveStatus.ERROR and "HiGHS crashed" in plan.message
     assert plan.objective is None and plan.purchases.empty
+
+
+def test_zero_cost_blocks_and_a_year_without_purchases():
+    """Regression: a spend row whose only variable terms have zero cost crashed the build.
+
+    One region with 10 MW (its maximum), blocks free, an annual cap of $1000 and a
+    chip first sold in 2027: buy 10 chips in 2027 ($1000), train 10 PFLOP/s-years.
+    """
+    data = tiny(budget={"annual_max_usd": 1000}, regions__r__existing_mw=10, regions__r__max_mw=10,
+                regions__r__block_capex_usd=0, regions__r__inference_demand_pflops=None,
+                chips__g__available_from=2027)
+    plan = solve(load_instance(data))
+    assert plan.status is SolveStatus.OPTIMAL and plan.objective == pytest.approx(10.0, rel=1e-9)
+    check_plan(plan.instance, plan)
