@@ -133,13 +133,19 @@ def _show_plan(plan) -> None:
 class _ProgressLine:
     """A live line on a terminal, fed by HiGHS's own MIP callbacks (not a spinner)."""
 
-    def __init__(self, console: Console):
+    def __init__(self):
+        import os
+
         from rich.live import Live
         from rich.text import Text
 
+        # Pyomo captures file descriptors 1 and 2 while HiGHS runs; write to a duplicate of the
+        # terminal's descriptor, taken now, so the line reaches the screen
+        self._stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+        console = Console(file=self._stream, force_terminal=True)
         self._text = Text
-        self.live = Live(Text("HiGHS: building model..."), console=console, transient=True,
-                         refresh_per_second=4)
+        self.live = Live(Text("HiGHS: building the model and a starting plan..."), console=console,
+                         transient=True, refresh_per_second=4)
 
     def __enter__(self):
         self.live.__enter__()
@@ -147,13 +153,15 @@ class _ProgressLine:
 
     def __exit__(self, *exc):
         self.live.__exit__(*exc)
+        self._stream.close()
 
     def __call__(self, p) -> None:
         inc = "-" if p.incumbent is None else f"{p.incumbent:,.6g}"
         bnd = "-" if p.bound is None else f"{p.bound:,.6g}"
         gap = "-" if p.gap is None else f"{p.gap:.3%}"
+        # render now: HiGHS may hold the GIL, so Live's own refresh thread cannot
         self.live.update(self._text(
-            f"HiGHS {p.elapsed_seconds:6.1f} s   best plan {inc}   bound {bnd}   gap {gap}"))
+            f"HiGHS {p.elapsed_seconds:6.1f} s   best plan {inc}   bound {bnd}   gap {gap}"), refresh=True)
 
 
 def _load_instance_or_exit(file: Path):
@@ -189,7 +197,7 @@ def solve(
     inst = _load_instance_or_exit(file)
     live = err.is_terminal and not (log or quiet or as_json)
     if live:
-        with _ProgressLine(err) as line:
+        with _ProgressLine() as line:
             plan = run(inst, time_limit=time_limit, mip_gap=gap, threads=threads, progress=line)
     else:
         plan = run(inst, time_limit=time_limit, mip_gap=gap, threads=threads, log=log)

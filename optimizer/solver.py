@@ -133,18 +133,25 @@ def run_model(
 
     factor = info.objective_factor
     start = time.perf_counter()
+    state = {"final": False, "gross": None, "last": 0.0}
     if progress is not None:
         def on_event(e):
+            now = time.perf_counter()
+            if not state["final"] or now - state["last"] < 0.25:  # starting-plan phases are restricted
+                return
+            state["last"] = now
             d = e.data_out
             inc = d.objective_function_value if abs(d.objective_function_value) < 1e50 else None
             bnd = d.mip_dual_bound if abs(d.mip_dual_bound) < 1e50 else None
-            gap = d.mip_gap if inc is not None and d.mip_gap < 1e50 else None
+            gap = None
+            if inc is not None and bnd is not None:
+                gap = abs(bnd - inc) / max(abs(inc), abs(state["gross"] or 0.0), 1e-9)
             progress(Progress(time.perf_counter() - start,
                               None if inc is None else inc * factor,
                               None if bnd is None else bnd * factor, gap))
 
         h.cbMipImprovingSolution.subscribe(on_event)
-        h.cbMipLogging.subscribe(on_event)
+        h.cbMipInterrupt.subscribe(on_event)  # called often during the search: throttled above
 
     options = {"allow_unbounded_or_infeasible": False, "random_seed": 0}
     remaining = time_limit
@@ -166,6 +173,7 @@ def run_model(
         if gross:
             # gap relative to max(|objective|, gross training): see docs/model.md
             options["mip_abs_gap"] = mip_gap * abs(gross)
+    state.update(final=True, gross=gross)
     try:
         res = opt.solve(
             model,

@@ -162,3 +162,13 @@ def test_zero_cost_blocks_and_a_year_without_purchases():
     plan = solve(load_instance(data))
     assert plan.status is SolveStatus.OPTIMAL and plan.objective == pytest.approx(10.0, rel=1e-9)
     check_plan(plan.instance, plan)
+
+
+def test_progress_reports_come_from_the_solver():
+    calls = []
+    plan = solve(load_instance(generate_instance(6, 5, 10, seed=0)), progress=calls.append)
+    assert calls, "no progress reported"
+    assert [c.elapsed_seconds for c in calls] == sorted(c.elapsed_seconds for c in calls)
+    with_bound = [c for c in calls if c.bound is not None and c.incumbent is not None]
+    assert with_bound and all(c.bound >= c.incumbent - 1e-6 * abs(c.incumbent) for c in with_bound)
+    assert calls[-1].incumbent <= plan.result.bound + 1e-6 * abs(plan.result.bound)
