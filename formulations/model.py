@@ -135,12 +135,12 @@ def _n_upper(inst: Instance, g: str, r: str, t: int) -> float:
                          inst.budget.annual_max_usd[t] if inst.budget.annual_max_usd else None)
              if x is not None]
     if money:
-        bounds.append(min(money) / (c.price_usd[t] * c.chips_per_unit))
+        bounds.append(_ratio(min(money), c.price_usd[t] * c.chips_per_unit))
     mw = [x for x in (reg.max_mw[t] if reg.max_mw else None,
                       inst.power.ceiling_mw[t] if inst.power.ceiling_mw else None) if x is not None]
     if mw:
-        bounds.append(min(mw) / (c.chips_per_unit * c.power_w * reg.pue / W_PER_MW))
-    return math.floor(min(bounds) + 1e-9) if bounds else None
+        bounds.append(_ratio(min(mw), c.chips_per_unit * c.power_w * reg.pue / W_PER_MW))
+    return _floor_min(bounds)
 
 
 def _k_upper(inst: Instance, r: str, t: int) -> float:
@@ -152,10 +152,24 @@ def _k_upper(inst: Instance, r: str, t: int) -> float:
                       inst.power.ceiling_mw[online] if inst.power.ceiling_mw else None)
           if x is not None]
     if mw:
-        bounds.append(max(0.0, (min(mw) - reg.existing_mw) / reg.block_mw))
-    if inst.budget.total_usd is not None and reg.block_capex_usd[t] > 0:
-        bounds.append(inst.budget.total_usd / reg.block_capex_usd[t])
-    return math.floor(min(bounds) + 1e-9) if bounds else None
+        bounds.append(_ratio(max(0.0, min(mw) - reg.existing_mw), reg.block_mw))
+    if inst.budget.total_usd is not None:
+        bounds.append(_ratio(inst.budget.total_usd, reg.block_capex_usd[t]))
+    return _floor_min(bounds)
+
+
+def _ratio(num: float, den: float) -> float | None:
+    """num / den as a bound, or None (no bound) when den underflowed to 0 or the ratio overflows."""
+    if not den > 0:
+        return None
+    q = num / den
+    return q if math.isfinite(q) else None
+
+
+def _floor_min(bounds: list) -> int | None:
+    """The tightest of the finite bounds, rounded down to an integer; None if there is none."""
+    finite = [b for b in bounds if b is not None and math.isfinite(b)]
+    return math.floor(min(finite) + 1e-9) if finite else None
 
 
 def _variables(m, inst: Instance) -> None:

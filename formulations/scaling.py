@@ -16,7 +16,7 @@ from optimizer.instance import Instance
 
 
 def _pow10(x: float) -> float:
-    return 10.0 ** math.floor(math.log10(x)) if x > 0 else 1.0
+    return 10.0 ** min(300, max(-300, math.floor(math.log10(x)))) if x > 0 else 1.0
 
 
 @dataclass(frozen=True)

@@ -41,14 +41,15 @@ def generate_instance(n_regions: int = 3, n_chips: int = 3, n_years: int = 10, *
     for j in range(n_chips):
         gid = f"g{j:02d}"
         first = start + int(round(j * max(1, n_years - 3) / max(1, n_chips)))
-        perf = 0.667 * 1.6 ** j
+        gen = min(j, 20)  # generations beyond 20 repeat the 20th (1.6**j would leave any plausible range)
+        perf = 0.667 * 1.6 ** gen
         chip = {
             "chips_per_unit": int(rng.choice([16, 64, 144])),
             "available_from": first,
             "available_until": min(end, first + 5),
-            "price_usd": {"start": round(14000 * 1.35 ** j * float(rng.uniform(0.9, 1.1))),
+            "price_usd": {"start": round(14000 * 1.35 ** gen * float(rng.uniform(0.9, 1.1))),
                           "growth": -0.05},
-            "power_w": round(870 * 1.3 ** j),
+            "power_w": round(870 * 1.3 ** gen),
             "peak_pflops": round(perf, 3),
             "utilization": {"train": 0.4, "infer": round(float(rng.uniform(0.2, 0.3)), 2)},
             "lifetime_years": 5,

@@ -29,7 +29,13 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_HORIZON_YEARS = 100
 MAX_REGIONS = 200
 MAX_CHIPS = 100
+MAX_YAML_NODES = 500_000  # values in the YAML document, aliases expanded (the largest instance the
+#                            other limits allow, every series listed year by year, has ~290,000)
 YEAR_RANGE = (1900, 2200)
+MAX_MAGNITUDE = 1e16  # no input number (resolved series included) may exceed this in absolute value:
+#                        far above any real quantity (the default budget is 1e11 USD), low enough that
+#                        products of two inputs (price x chips per unit, ...) stay finite in floating point
+MIN_MAGNITUDE = 1e-12  # nor may a nonzero one be smaller: its products would underflow towards zero
 
 Series = Mapping[int, float]  # resolved: one value per horizon year
 
@@ -172,8 +178,103 @@ class Instance:
 # --------------------------------------------------------------------------- loading
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe YAML loader that rejects duplicate keys (a silent overwrite hides typos)."""
+class _YAMLLimitError(yaml.composer.ComposerError):
+    """The document is too big once aliases are expanded, or refers to itself."""
+
+
+try:  # libyaml reads the events, ten times faster than pure Python
+    from yaml.cyaml import CParser as _CParser
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _CParser = None
+
+if _CParser is not None:
+
+    class _SafeBase(_CParser, yaml.composer.Composer, yaml.constructor.SafeConstructor,
+                    yaml.resolver.Resolver):
+        def __init__(self, stream):
+            _CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+else:  # pragma: no cover - PyYAML built without libyaml
+    _SafeBase = yaml.SafeLoader
+
+
+class _UniqueKeyLoader(_SafeBase):
+    """Safe YAML loader that rejects duplicate keys (a silent overwrite hides typos).
+
+    Only the safe constructors exist (no Python tags).  Nodes are composed in
+    Python from the parser's events so that a document of more than
+    :data:`MAX_YAML_NODES` values is stopped while it is read, and one whose
+    aliases expand beyond that (a "billion laughs" bomb) or refer to a node
+    that contains them is rejected before any object is built.  A scalar that
+    cannot be read as its tag (``!!int abc``, ``2026-02-30``) is a YAML error
+    with its line rather than a Python error.
+    """
+
+    _nodes = 0
+
+    def get_single_node(self):
+        return yaml.composer.Composer.get_single_node(self)
+
+    def compose_node(self, parent, index):
+        self._nodes += 1
+        if self._nodes > MAX_YAML_NODES:
+            raise _YAMLLimitError(None, None, f"the document has more than {MAX_YAML_NODES:,} values",
+                                  self.peek_event().start_mark)
+        return yaml.composer.Composer.compose_node(self, parent, index)
+
+    def compose_document(self):
+        node = yaml.composer.Composer.compose_document(self)
+        _check_expansion(node)
+        return node
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError):
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            shown = _repr(node.value) if isinstance(node, yaml.ScalarNode) else "the value"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {shown} as {kind}", node.start_mark
+            ) from None
+
+
+def _check_expansion(root) -> None:
+    """Count the values of a composed document with aliases expanded, without expanding them."""
+    sizes: dict[int, int] = {}  # id(node) -> values in its expanded subtree
+    open_nodes: set[int] = set()  # nodes being counted (ancestors of the current one)
+    stack = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            children = []
+        if finished:
+            open_nodes.discard(key)
+            total = 1 + sum(sizes[id(c)] for c in children)
+            if total > MAX_YAML_NODES:
+                raise _YAMLLimitError(
+                    None, None,
+                    f"the document has more than {MAX_YAML_NODES:,} values once its aliases are "
+                    "expanded (an alias bomb?)", node.start_mark)
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise _YAMLLimitError(None, None, "an alias refers to a node that contains it "
+                                  "(a recursive document)", node.start_mark)
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
 
 
 def _construct_mapping(loader, node, deep=False):
@@ -188,7 +289,7 @@ def _construct_mapping(loader, node, deep=False):
             raise yaml.constructor.ConstructorError(
                 "while constructing a mapping",
                 node.start_mark,
-                f"found duplicate key {key!r}",
+                f"found duplicate key {_repr(key)}",
                 key_node.start_mark,
             )
         seen[key] = True
@@ -236,16 +337,24 @@ def load_instance(source: str | os.PathLike | Mapping[str, Any]) -> Instance:
 def parse_yaml(text: str, name: str = "instance") -> dict:
     """Parse YAML text into a mapping, turning syntax errors into an InstanceError with the line."""
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - safe constructors only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         what = getattr(exc, "problem", None) or str(exc)
         ctx = getattr(exc, "context", None)
+        if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.character, int):
+            where = f"line {text[: exc.position].count(chr(10)) + 1}: "
+            what = f"unacceptable character #x{exc.character:04x}: {exc.reason}"
+        if isinstance(exc, _YAMLLimitError):
+            raise InstanceError([Problem("", f"{where}{what}")], name) from None
         msg = f"{where}not valid YAML: {what}" + (f" ({ctx})" if ctx else "")
         raise InstanceError([Problem("", msg)], name) from None
     except RecursionError:
         raise InstanceError([Problem("", "YAML nesting is too deep")], name) from None
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        # a constructor failing outside construct_object (not expected; never a traceback)
+        raise InstanceError([Problem("", f"not valid YAML: {type(exc).__name__}: {exc}")], name) from None
     if not isinstance(raw, dict):
         kind = "empty" if raw is None else type(raw).__name__
         raise InstanceError(
@@ -287,7 +396,7 @@ class _Checker:
         allowed = set(required) | set(optional)
         for key in value:
             if key not in allowed:
-                hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+                hint = difflib.get_close_matches(_key_text(key), sorted(allowed), n=1)
                 extra = f"; did you mean '{hint[0]}'?" if hint else f" (allowed: {', '.join(sorted(allowed))})"
                 self.err(_join(path, key), f"unknown key{extra}")
         for key in sorted(required):
@@ -312,15 +421,20 @@ class _Checker:
         else:
             self.err(path, f"must be a number, got {_describe(value)}")
             return None
+        if isinstance(num, int) and not integer:
+            try:
+                num = float(num)
+            except OverflowError:
+                num = math.inf
         if isinstance(num, float) and not math.isfinite(num):
-            self.err(path, f"must be a finite number, got {value!r}")
+            self.err(path, f"must be a finite number, got {_repr(value)}")
             return None
-        if integer:
-            if float(num) != int(num):
-                self.err(path, f"must be an integer, got {value!r}")
+        if integer and not isinstance(num, int):
+            if not float(num).is_integer():
+                self.err(path, f"must be an integer, got {_repr(value)}")
                 return None
             num = int(num)
-        else:
+        elif not integer:
             num = float(num)
         shown = _fmt(value)
         if gt is not None and not num > gt:
@@ -331,6 +445,12 @@ class _Checker:
             return None
         if le is not None and not num <= le:
             self.err(path, f"must be <= {_fmt(le)}, got {shown}")
+            return None
+        if abs(num) > MAX_MAGNITUDE:
+            self.err(path, f"must be at most {MAX_MAGNITUDE:.0e} in magnitude, got {_repr(value)}")
+            return None
+        if num and abs(num) < MIN_MAGNITUDE:
+            self.err(path, f"must be 0 or at least {MIN_MAGNITUDE:.0e} in magnitude, got {_repr(value)}")
             return None
         return num
 
@@ -370,8 +490,11 @@ class _Checker:
                 out[t] = v0 * (1.0 + g) ** (t - years[0])
             except OverflowError:
                 out[t] = math.inf
-            if not math.isfinite(out[t]):
-                self.err(path, f"grows beyond a finite number by {t}")
+            if not abs(out[t]) <= MAX_MAGNITUDE:
+                self.err(path, f"grows beyond {MAX_MAGNITUDE:.0e} by {t}")
+                return None
+            if out[t] and abs(out[t]) < MIN_MAGNITUDE:
+                self.err(path, f"shrinks below {MIN_MAGNITUDE:.0e} by {t}")
                 return None
         return out
 
@@ -384,7 +507,7 @@ class _Checker:
             kpath = _join(path, key)
             year = _as_year(key)
             if year is None:
-                self.err(kpath, f"series year must be an integer year, got {key!r}")
+                self.err(kpath, f"series year must be an integer year, got {_repr(key)}")
                 continue
             num = self.number(v, kpath, **bounds)
             if num is not None:
@@ -399,8 +522,15 @@ def _as_year(key) -> int | None:
         return None
     if isinstance(key, int):
         year = key
-    elif isinstance(key, str) and key.strip().lstrip("-").isdigit():
-        year = int(key)
+    elif isinstance(key, str):
+        text = key.strip()
+        digits = text[1:] if text.startswith("-") else text
+        if not digits.isdigit() or len(digits) > 6:
+            return None
+        try:
+            year = int(text)
+        except ValueError:  # digits int() does not read, such as superscripts
+            return None
     else:
         return None
     return year if YEAR_RANGE[0] <= year <= YEAR_RANGE[1] else None
@@ -503,7 +633,7 @@ def _objective(c: _Checker, o) -> Objective:
         return Objective()
     kind = o.get("kind", "max_training")
     if kind not in _OBJECTIVE_KINDS:
-        c.err("objective.kind", f"must be one of {', '.join(_OBJECTIVE_KINDS)}, got {kind!r}")
+        c.err("objective.kind", f"must be one of {', '.join(_OBJECTIVE_KINDS)}, got {_repr(kind)}")
         kind = "max_training"
     lam = None
     if o.get("unmet_penalty") is not None:
@@ -540,7 +670,7 @@ def _ids(c: _Checker, section, path, limit, what) -> dict:
     ok = {}
     for key, value in section.items():
         if not isinstance(key, str) or not key.strip():
-            c.err(_join(path, key), f"{what} id must be a non-empty string, got {key!r}")
+            c.err(_join(path, key), f"{what} id must be a non-empty string, got {_repr(key)}")
             continue
         ok[key] = value
     return ok
@@ -625,7 +755,7 @@ def _installed(c: _Checker, lst, path, regions, start) -> tuple[Installed, ...]:
             continue
         region = e.get("region")
         if "region" in e and region not in regions:
-            c.err(f"{p}.region", f"unknown region {region!r}{_known(regions)}")
+            c.err(f"{p}.region", f"unknown region {_repr(region)}{_known(regions)}")
         year = c.year(e["year"], f"{p}.year") if "year" in e else None
         if year is not None and start is not None and year >= start:
             c.err(f"{p}.year", f"installed chips must be bought before horizon.start ({start}), got {year}")
@@ -646,7 +776,7 @@ def _serving(c: _Checker, section, regions) -> dict[str, dict[str, float]]:
     for d, sources in section.items():
         p = _join("serving", d)
         if d not in regions:
-            c.err(p, f"unknown demand region {d!r}{_known(regions)}")
+            c.err(p, f"unknown demand region {_repr(d)}{_known(regions)}")
         if not isinstance(sources, dict) or not sources:
             c.err(p, f"must be a non-empty mapping {{source region: efficiency}}, got {_describe(sources)}")
             continue
@@ -654,7 +784,7 @@ def _serving(c: _Checker, section, regions) -> dict[str, dict[str, float]]:
         for s, eps in sources.items():
             sp = _join(p, s)
             if s not in regions:
-                c.err(sp, f"unknown source region {s!r}{_known(regions)}")
+                c.err(sp, f"unknown source region {_repr(s)}{_known(regions)}")
             v = c.number(eps, sp, gt=0, le=1)
             if v is not None:
                 row[s] = v
@@ -666,7 +796,27 @@ def _serving(c: _Checker, section, regions) -> dict[str, dict[str, float]]:
 
 
 def _join(path: str, key) -> str:
-    return f"{path}.{key}" if path else str(key)
+    key = _key_text(key)
+    return f"{path}.{key}" if path else key
+
+
+def _key_text(key) -> str:
+    """A key as it appears in a path; a blank key is quoted so that the path still shows it."""
+    if isinstance(key, str):
+        return key if key.strip() else repr(key)
+    if isinstance(key, int) and not isinstance(key, bool) and abs(key) >= 10**40:
+        return _repr(key)
+    return str(key)
+
+
+def _repr(value, limit: int = 60) -> str:
+    """repr() for messages: short, and safe for huge integers and self-referencing containers."""
+    if isinstance(value, (dict, list, tuple, set)):
+        return _describe(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return f"an integer of {int(math.log10(abs(value))) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _known(ids) -> str:
@@ -686,13 +836,18 @@ def _describe(value) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return f"{type(value).__name__} {value!r}"
+    if isinstance(value, (tuple, set)):
+        return f"a {type(value).__name__}"
+    return f"{type(value).__name__} {_repr(value)}"
 
 
 def _fmt(v) -> str:
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return str(int(v))
-    return str(v)
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10**40:
+        return _repr(v)
+    text = str(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _ro(d):
