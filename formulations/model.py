@@ -54,8 +54,10 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     m._inst = inst
     m._S = S
     m._infeasible = []
+    m._constant_rows = []  # (name, lhs, rhs, what) of rows without variables, re-checked by update_model
 
     _sets(m, inst)
+    _params(m, inst, S)
     _variables(m, inst)
     _expressions(m, inst, S)
 
@@ -78,13 +80,10 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
 # --------------------------------------------------------------------------- sets
 
 
-def _sets(m, inst: Instance) -> None:
+def index_sets(inst: Instance) -> dict[str, list]:
+    """The sparse index sets of the model (pure: a function of the instance only)."""
     years = inst.years
     end = inst.end
-    m.T = pyo.Set(initialize=years, ordered=True)
-    m.R = pyo.Set(initialize=list(inst.regions), ordered=True)
-    m.G = pyo.Set(initialize=list(inst.chips), ordered=True)
-
     # purchases: only inside each chip's purchase window
     n_idx = [(g, r, t) for g, c in inst.chips.items() for r in inst.regions for t in years
              if c.purchasable(t)]
@@ -104,16 +103,126 @@ def _sets(m, inst: Instance) -> None:
     y_idx = [(s, d, t) for d, t in dem for s in inst.sources(d)]
     m_idx = dem if inst.objective.unmet_penalty is not None else []
     frontier_years = [t for t in years if inst.training.frontier_cluster_pflops[t] > 0]
-    z_idx = [(g, r, t) for (g, r, t) in x_idx if t in frontier_years]
+    fy = set(frontier_years)
+    z_idx = [(g, r, t) for (g, r, t) in x_idx if t in fy]
+    return dict(N_IDX=n_idx, K_IDX=k_idx, X_IDX=x_idx, Y_IDX=y_idx, M_IDX=m_idx, D_IDX=dem,
+                FT=frontier_years, Z_IDX=z_idx)
 
-    m.N_IDX = pyo.Set(initialize=n_idx, dimen=3, ordered=True)
-    m.K_IDX = pyo.Set(initialize=k_idx, dimen=2, ordered=True)
-    m.X_IDX = pyo.Set(initialize=x_idx, dimen=3, ordered=True)
-    m.Y_IDX = pyo.Set(initialize=y_idx, dimen=3, ordered=True)
-    m.M_IDX = pyo.Set(initialize=m_idx, dimen=2, ordered=True)
-    m.D_IDX = pyo.Set(initialize=dem, dimen=2, ordered=True)
-    m.FT = pyo.Set(initialize=frontier_years, ordered=True)
-    m.Z_IDX = pyo.Set(initialize=z_idx, dimen=3, ordered=True)
+
+def _sets(m, inst: Instance) -> None:
+    m.T = pyo.Set(initialize=inst.years, ordered=True)
+    m.R = pyo.Set(initialize=list(inst.regions), ordered=True)
+    m.G = pyo.Set(initialize=list(inst.chips), ordered=True)
+    m._sets = sets = index_sets(inst)
+    for name, idx in sets.items():
+        dimen = 1 if name == "FT" else len(idx[0]) if idx else {"N_IDX": 3, "X_IDX": 3, "Y_IDX": 3,
+                                                                  "Z_IDX": 3}.get(name, 2)
+        setattr(m, name, pyo.Set(initialize=idx, dimen=dimen, ordered=True))
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+PARAM_PATHS = (
+    "budget.total_usd", "budget.annual_max_usd", "power.ceiling_mw", "regions.*.max_mw",
+    "regions.*.inference_demand_pflops", "regions.*.electricity_usd_per_mwh", "regions.*.block_capex_usd",
+    "chips.*.price_usd", "chips.*.supply_units", "training.min_pflops", "training.frontier_cluster_pflops",
+)
+"""Instance data held in mutable Pyomo parameters: a change of these alone (that keeps
+:func:`structure_key`) is applied to a built model in place by :func:`update_model`."""
+
+
+def param_values(inst: Instance, S: Scaling, sets: dict[str, list]) -> dict[str, object]:
+    """Values of the mutable parameters, in internal units (one source for building and updating)."""
+    MU, FU = S.money_usd, S.compute_pflops
+    years = inst.years
+    B, A, P = inst.budget.total_usd, inst.budget.annual_max_usd, inst.power.ceiling_mw
+    v: dict[str, object] = {
+        "p_price": {(g, t): inst.chips[g].price_usd[t] * inst.chips[g].chips_per_unit / MU
+                    for g, t in dict.fromkeys((g, t) for g, _, t in sets["N_IDX"])},
+        "p_block": {(r, t): inst.regions[r].block_capex_usd[t] / MU for r, t in sets["K_IDX"]
+                    if inst.regions[r].block_capex_usd[t] > 0},
+        "p_elec": {(r, t): HOURS_PER_YEAR * reg.electricity_usd_per_mwh[t] / MU
+                   for r, reg in inst.regions.items() for t in years if reg.electricity_usd_per_mwh[t] > 0},
+        "p_annual": {t: A[t] / MU for t in years} if A is not None else {},
+        "p_ceiling": {t: P[t] for t in years} if P is not None else {},
+        "p_max": {(r, t): reg.max_mw[t] for r, reg in inst.regions.items() if reg.max_mw is not None
+                  for t in years},
+        "p_supply": {(g, t): c.supply_units[t] for g, c in inst.chips.items() if c.supply_units is not None
+                     for t in years},
+        "p_demand": {(d, t): inst.regions[d].inference_demand_pflops[t] / FU for d, t in sets["D_IDX"]},
+        "p_train": {t: inst.training.min_pflops[t] / FU for t in years if inst.training.min_pflops[t] > 0},
+        "p_frontier": {t: inst.training.frontier_cluster_pflops[t] / FU for t in sets["FT"]},
+        "p_nub": {(g, r, t): _or_inf(_n_upper(inst, g, r, t)) for g, r, t in sets["N_IDX"]},
+        "p_kub": {(r, t): _or_inf(_k_upper(inst, r, t)) for r, t in sets["K_IDX"]},
+    }
+    if B is not None:
+        v["p_budget"] = B / MU
+    return v
+
+
+def _or_inf(x):
+    return float("inf") if x is None else float(x)
+
+
+def _params(m, inst: Instance, S: Scaling) -> None:
+    for name, value in param_values(inst, S, m._sets).items():
+        if isinstance(value, dict):
+            setattr(m, name, pyo.Param(list(value), initialize=value, mutable=True))
+        else:
+            setattr(m, name, pyo.Param(initialize=value, mutable=True))
+
+
+def structure_key(inst: Instance) -> tuple:
+    """What decides the model's structure: two instances with equal keys differ only in parameter values.
+
+    Everything outside :data:`PARAM_PATHS` is part of the key (it appears as a
+    constant coefficient), and so is, for the parameters, whatever decides
+    which rows, columns and nonzeros exist: whether an optional limit is
+    given, which coefficients are zero, and which purchase and block
+    variables the bounds fix at zero (a row whose variables are all fixed at
+    zero is not sent to the solver).
+    """
+    years = inst.years
+    sets = index_sets(inst)
+    regions = tuple(
+        (r, reg.pue, reg.existing_mw, reg.block_mw, reg.build_lead_years, reg.max_mw is None,
+         tuple(t for t in years if reg.electricity_usd_per_mwh[t] > 0),
+         tuple(t for t in years if reg.block_capex_usd[t] > 0))
+        for r, reg in inst.regions.items())
+    chips = tuple(
+        (g, c.chips_per_unit, c.available_from, c.available_until, c.power_w, c.peak_pflops, c.util_train,
+         c.util_infer, c.lifetime_years, c.opex_usd_per_chip_year, c.supply_units is None, c.installed)
+        for g, c in inst.chips.items())
+    serving = tuple((d, tuple(src.items())) for d, src in inst.serving.items())
+    zero_n = tuple(i for i in sets["N_IDX"] if _n_upper(inst, *i) == 0)
+    zero_k = tuple(i for i in sets["K_IDX"] if _k_upper(inst, *i) == 0)
+    train_years = tuple(t for t in years if inst.training.min_pflops[t] > 0)
+    return (inst.start, inst.end, inst.discount_rate, inst.objective, inst.budget.total_usd is None,
+            inst.budget.annual_max_usd is None, inst.power.ceiling_mw is None, regions, chips, serving,
+            tuple((k, tuple(v)) for k, v in sets.items()), zero_n, zero_k, train_years,
+            Scaling.for_instance(inst))
+
+
+def update_model(m, inst: Instance) -> None:
+    """Apply ``inst`` to a model built for an instance with the same :func:`structure_key`, in place.
+
+    Sets the mutable parameters (coefficients, right-hand sides and bounds),
+    keeps the model's internal scaling, and re-checks the rows that have no
+    variables.  A persistent solver then needs ``update_parameters()``.
+    """
+    for name, value in param_values(inst, m._S, m._sets).items():
+        param = getattr(m, name)
+        if isinstance(value, dict):
+            param.store_values(value)
+        else:
+            param.set_value(value)
+    m._inst = inst
+    structural = [(name, what) for name, what in m.info.trivially_infeasible if name.startswith("frontier_pick")]
+    m.info.trivially_infeasible = structural + [
+        (name, what()) for name, lhs, rhs, what in m._constant_rows
+        if _lo(lhs - rhs) > FEAS_TOL * max(1.0, abs(pyo.value(rhs)) if is_fixed(rhs) else 1.0)
+    ]
 
 
 # --------------------------------------------------------------------------- variables
@@ -173,10 +282,8 @@ def _floor_min(bounds: list) -> int | None:
 
 
 def _variables(m, inst: Instance) -> None:
-    m.n = pyo.Var(m.N_IDX, domain=pyo.NonNegativeIntegers,
-                  bounds=lambda m, g, r, t: (0, _n_upper(inst, g, r, t)))
-    m.k = pyo.Var(m.K_IDX, domain=pyo.NonNegativeIntegers,
-                  bounds=lambda m, r, t: (0, _k_upper(inst, r, t)))
+    m.n = pyo.Var(m.N_IDX, domain=pyo.NonNegativeIntegers, bounds=lambda m, g, r, t: (0, m.p_nub[g, r, t]))
+    m.k = pyo.Var(m.K_IDX, domain=pyo.NonNegativeIntegers, bounds=lambda m, r, t: (0, m.p_kub[r, t]))
     m.xT = pyo.Var(m.X_IDX, domain=pyo.NonNegativeReals)
     m.xI = pyo.Var(m.X_IDX, domain=pyo.NonNegativeReals)
     m.y = pyo.Var(m.Y_IDX, domain=pyo.NonNegativeReals)
@@ -237,12 +344,9 @@ def _expressions(m, inst: Instance, S: Scaling) -> None:
     MU = S.money_usd
 
     def spend(m, t):
-        capex = sum(chips[g].price_usd[t] * chips[g].chips_per_unit / MU * m.n[g, r, tt]
-                    for g, r, tt in m.N_IDX if tt == t)
-        blocks = sum(regions[r].block_capex_usd[t] / MU * m.k[r, tt] for r, tt in m.K_IDX
-                     if tt == t and regions[r].block_capex_usd[t] > 0)
-        energy = sum(HOURS_PER_YEAR * regions[r].electricity_usd_per_mwh[t] / MU * m.Draw[r, t]
-                     for r in m.R if regions[r].electricity_usd_per_mwh[t] > 0)
+        capex = sum(m.p_price[g, t] * m.n[g, r, tt] for g, r, tt in m.N_IDX if tt == t)
+        blocks = sum(m.p_block[r, tt] * m.k[r, tt] for r, tt in m.K_IDX if tt == t and (r, tt) in m.p_block)
+        energy = sum(m.p_elec[r, t] * m.Draw[r, t] for r in m.R if (r, t) in m.p_elec)
         opex = sum(chips[g].opex_usd_per_chip_year * chips[g].chips_per_unit / MU * m.N[g, r, tt]
                    for g, r, tt in m.X_IDX if tt == t and chips[g].opex_usd_per_chip_year > 0)
         return capex + blocks + energy + opex
@@ -282,6 +386,7 @@ def _leq(m, name: str, key, lhs, rhs, what):
     scale = FEAS_TOL * max(1.0, abs(pyo.value(rhs)) if is_fixed(rhs) else 1.0)
     lower, upper = compute_bounds_on_expr(body)  # from variable bounds: every plan has body >= lower
     if is_fixed(body) or (lower is not None and lower == upper):  # no variable with a nonzero coefficient
+        m._constant_rows.append((f"{name}[{key}]", lhs, rhs, what))
         if lower > scale:
             m._infeasible.append((f"{name}[{key}]", what()))
         return pyo.Constraint.Skip
@@ -323,10 +428,10 @@ def add_region_max(m, inst: Instance) -> None:
     idx = [(r, t) for r, reg in inst.regions.items() if reg.max_mw is not None for t in inst.years]
 
     def rule(m, r, t):
-        mx = inst.regions[r].max_mw[t]
+        mx = m.p_max[r, t]
         return _leq(m, "region_max", (r, t), m.Cap[r, t], mx,
                     lambda: f"{t}: {r} already has {_lo(m.Cap[r, t]):,.1f} MW of facilities, "
-                    f"above its maximum of {mx:,.1f} MW")
+                    f"above its maximum of {pyo.value(mx):,.1f} MW")
 
     m.region_max = pyo.Constraint(idx, rule=rule)
 
@@ -338,9 +443,9 @@ def add_ceiling(m, inst: Instance) -> None:
 
     def rule(m, t):
         total = sum(m.Cap[r, t] for r in m.R)
-        return _leq(m, "ceiling", t, total, P[t],
+        return _leq(m, "ceiling", t, total, m.p_ceiling[t],
                     lambda: f"{t}: existing facilities total {_lo(total):,.1f} MW, "
-                    f"above the power ceiling of {P[t]:,.1f} MW")
+                    f"above the power ceiling of {pyo.value(m.p_ceiling[t]):,.1f} MW")
 
     m.ceiling = pyo.Constraint(idx, rule=rule)
 
@@ -351,8 +456,7 @@ def add_supply(m, inst: Instance) -> None:
                  key=lambda gt: (list(inst.chips).index(gt[0]), gt[1]))
     m.supply = pyo.Constraint(
         idx,
-        rule=lambda m, g, t: sum(m.n[g, r, t] for r in m.R if (g, r, t) in m.N_IDX)
-        <= inst.chips[g].supply_units[t],
+        rule=lambda m, g, t: sum(m.n[g, r, t] for r in m.R if (g, r, t) in m.N_IDX) <= m.p_supply[g, t],
     )
 
 
@@ -375,7 +479,7 @@ def add_demand(m, inst: Instance, S: Scaling) -> None:
     def rule(m, d, t):
         served = sum(eps * m.y[s, d, t] for s, eps in inst.sources(d).items())
         unmet = m.m[d, t] if (d, t) in m_set else 0
-        return served + unmet >= inst.regions[d].inference_demand_pflops[t] / S.compute_pflops
+        return served + unmet >= m.p_demand[d, t]
 
     m.demand = pyo.Constraint(m.D_IDX, rule=rule)
 
@@ -388,15 +492,15 @@ def add_budget(m, inst: Instance, S: Scaling) -> None:
     if B is not None:
         total = sum(m.Spend[t] for t in m.T)
         m.budget = pyo.Constraint(
-            rule=lambda m: _leq(m, "budget", "", total, B / MU,
+            rule=lambda m: _leq(m, "budget", "", total, m.p_budget,
                                 lambda: f"spend already committed (energy and opex of installed chips) "
-                                f"is ${_lo(total) * MU:,.0f}, above the ${B:,.0f} budget")
+                                f"is ${_lo(total) * MU:,.0f}, above the ${pyo.value(m.p_budget) * MU:,.0f} budget")
         )
     m.budget_annual = pyo.Constraint(
         list(inst.years) if A is not None else [],
-        rule=lambda m, t: _leq(m, "budget_annual", t, m.Spend[t], A[t] / MU,
+        rule=lambda m, t: _leq(m, "budget_annual", t, m.Spend[t], m.p_annual[t],
                                lambda: f"{t}: spend already committed is ${_lo(m.Spend[t]) * MU:,.0f}, "
-                               f"above the annual cap of ${A[t]:,.0f}"),
+                               f"above the annual cap of ${pyo.value(m.p_annual[t]) * MU:,.0f}"),
     )
 
 
@@ -405,8 +509,9 @@ def add_training(m, inst: Instance, S: Scaling) -> None:
     T = inst.training.min_pflops
     m.training = pyo.Constraint(
         [t for t in inst.years if T[t] > 0],
-        rule=lambda m, t: _leq(m, "training", t, T[t] / S.compute_pflops, m.Train[t],
-                               lambda: f"{t}: a training floor of {T[t]:,.1f} PFLOP/s but no chips can be in service"),
+        rule=lambda m, t: _leq(m, "training", t, m.p_train[t], m.Train[t],
+                               lambda: f"{t}: a training floor of {pyo.value(m.p_train[t]) * S.compute_pflops:,.1f} "
+                               "PFLOP/s but no chips can be in service"),
     )
 
 
@@ -416,7 +521,6 @@ def add_frontier(m, inst: Instance, S: Scaling) -> None:
     .. math::
         \sum_{g,r} z_{g,r,t} \ge 1, \qquad f_g \eta^T_g u_g\, xT_{g,r,t} \ge C_t z_{g,r,t}
     """
-    C = inst.training.frontier_cluster_pflops
     FU = S.compute_pflops
     by_year = {}
     for g, r, t in m.Z_IDX:
@@ -425,16 +529,16 @@ def add_frontier(m, inst: Instance, S: Scaling) -> None:
     def pick(m, t):
         sites = by_year.get(t, [])
         if not sites:
-            m._infeasible.append((f"frontier_pick[{t}]",
-                                  f"{t}: a frontier cluster of {C[t]:,.1f} PFLOP/s is required "
-                                  f"but no chip can be in service anywhere"))
+            size = pyo.value(m.p_frontier[t]) * FU
+            m._infeasible.append((f"frontier_pick[{t}]", f"{t}: a frontier cluster of {size:,.1f} PFLOP/s is "
+                                  "required but no chip can be in service anywhere"))
             return pyo.Constraint.Skip
         return sum(m.z[g, r, t] for g, r in sites) >= 1
 
     m.frontier_pick = pyo.Constraint(m.FT, rule=pick)
     m.frontier = pyo.Constraint(
         m.Z_IDX,
-        rule=lambda m, g, r, t: m._train_coef[g] * m.xT[g, r, t] >= C[t] / FU * m.z[g, r, t],
+        rule=lambda m, g, r, t: m._train_coef[g] * m.xT[g, r, t] >= m.p_frontier[t] * m.z[g, r, t],
     )
 
 

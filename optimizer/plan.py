@@ -238,6 +238,10 @@ def read_plan(directory: str | os.PathLike) -> Plan:
     return plan
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write(target: Path, writer) -> Path:
     """Run ``writer(tmp_path)`` then rename onto ``target``; no partial file survives a crash."""
     target = Path(target)
@@ -245,6 +249,7 @@ def atomic_write(target: Path, writer) -> Path:
     os.close(fd)
     try:
         writer(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; give it the usual permissions
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

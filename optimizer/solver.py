@@ -93,6 +93,24 @@ def solver_version() -> str:
 _TC = TerminationCondition
 
 
+def attach(model) -> tuple[Highs, float]:
+    """A persistent HiGHS solver holding ``model``, and the seconds the hand-off took.
+
+    Pyomo's automatic change detection is off: a caller that changes the
+    model's mutable parameters calls ``opt.update_parameters()`` itself.
+    """
+    opt = Highs()
+    auto = opt.config.auto_updates
+    for flag in ("check_for_new_or_removed_constraints", "check_for_new_or_removed_vars",
+                 "check_for_new_or_removed_params", "update_constraints", "update_vars",
+                 "update_named_expressions", "check_for_new_objective", "update_objective",
+                 "update_parameters"):  # update_parameters would re-send every bound and drop the MIP start
+        setattr(auto, flag, False)
+    t0 = time.perf_counter()
+    opt.set_instance(model)
+    return opt, time.perf_counter() - t0
+
+
 def run_model(
     model,
     *,
@@ -103,8 +121,15 @@ def run_model(
     progress: Callable[[Progress], None] | None = None,
     build_seconds: float = 0.0,
     warm_start: bool = True,
+    opt: Highs | None = None,
+    handoff: float = 0.0,
 ) -> SolveResult:
-    """Solve a model made by :func:`formulations.build_model`; load the plan into it if any."""
+    """Solve a model made by :func:`formulations.build_model`; load the plan into it if any.
+
+    ``opt`` is a persistent solver already holding the model (see :func:`attach`),
+    for re-solves after :func:`formulations.model.update_model`; ``handoff`` is
+    then the seconds its update took.
+    """
     info = model.info
     version = solver_version()
     if info.trivially_infeasible:
@@ -112,20 +137,9 @@ def run_model(
         return SolveResult(SolveStatus.INFEASIBLE, msg, None, None, None, build_seconds, 0.0, 0.0,
                            "highs", version)
 
-    opt = Highs()
-    opt.config.auto_updates.check_for_new_or_removed_constraints = False
-    opt.config.auto_updates.check_for_new_or_removed_vars = False
-    opt.config.auto_updates.check_for_new_or_removed_params = False
-    opt.config.auto_updates.update_constraints = False
-    opt.config.auto_updates.update_vars = False
-    opt.config.auto_updates.update_named_expressions = False
-    opt.config.auto_updates.check_for_new_objective = False
-    opt.config.auto_updates.update_objective = False
-
-    t0 = time.perf_counter()
-    opt.set_instance(model)
+    if opt is None:
+        opt, handoff = attach(model)
     h = opt._solver_model  # the highspy.Highs object behind the persistent interface
-    handoff = time.perf_counter() - t0
     lp = h.getLp()
     integers = sum(1 for v in lp.integrality_ if v != highspy.HighsVarType.kContinuous)
     size = dict(rows=lp.num_row_, columns=lp.num_col_, integers=integers,

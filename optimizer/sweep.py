@@ -1,0 +1,645 @@
+"""Sensitivity sweeps and marginal values: many re-solves of one instance with some values changed.
+
+A sweep varies dotted instance paths (the paths of :meth:`Instance.with_changes`)
+over value lists, as a full grid or one at a time, and returns one row per
+scenario with its status and plan KPIs.  Three kinds of value:
+
+* an absolute value (``80e9``), set at the path;
+* a :class:`Factor` (``x0.8``), scaling the value at the path - a number, each
+  year of a ``{year: value}`` series, or the ``start`` of a growth series;
+* a :class:`Shift` (``+1y``), moving an integer year (``chips.trn4.available_from``).
+
+Each worker (an in-process loop, a local process or a Dask worker) keeps one
+Pyomo model and its persistent HiGHS solver.  A scenario whose changes leave
+the model's structure unchanged (:func:`formulations.model.structure_key`) is
+applied in place (:func:`formulations.model.update_model`, then HiGHS's
+``update_parameters``); any other scenario is built afresh and becomes the
+worker's model.  Results go to a :class:`SweepStore` (SQLite) one committed row
+per finished scenario, so a killed sweep keeps every finished scenario and a
+resumed one skips them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InstanceError
+from .instance import Instance, parse_instance
+
+STORE_NAME = "sweep.sqlite"
+
+KPI_COLUMNS = [
+    "status", "objective", "mip_gap", "objective_bound", "total_spend_usd", "budget_used_share",
+    "peak_capacity_mw", "peak_draw_mw", "training_pflops_years", "inference_pflops_years",
+    "training_share", "unmet_pflops_years", "units_bought", "blocks_started",
+]
+TIMING_COLUMNS = ["path", "build_seconds", "handoff_seconds", "solve_seconds", "seconds", "message"]
+
+
+class SweepError(ValueError):
+    """A sweep that cannot start: a bad path, value or store (each named in the message)."""
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class Factor:
+    """Scale the value at a path (every year of a series) by ``value``."""
+
+    value: float
+
+    def __str__(self) -> str:
+        return f"x{self.value:g}"
+
+
+@dataclass(frozen=True)
+class Shift:
+    """Add ``years`` to an integer year at a path (an availability year)."""
+
+    years: int
+
+    def __str__(self) -> str:
+        return f"{self.years:+d}y"
+
+
+Value = float | int | str | Factor | Shift
+
+
+def parse_values(text: str) -> list[Value]:
+    """Values of ``--vary PATH=VALUES``.
+
+    ``60e9,80e9,100e9`` (a list), ``50e9:150e9:11`` (11 evenly spaced values
+    from 50e9 to 150e9), ``x0.8,x1,x1.2`` (factors), ``+0y,+1y,+2y`` (year
+    shifts); a word that is not a number is kept as text (``min_cost``).
+    """
+    text = text.strip()
+    if not text:
+        raise SweepError("no values given")
+    if text.count(":") == 2 and "," not in text:
+        a, b, n = (p.strip() for p in text.split(":"))
+        try:
+            lo, hi, count = float(a), float(b), int(n)
+        except ValueError:
+            raise SweepError(f"range {text!r} must be START:STOP:COUNT, such as 50e9:150e9:11") from None
+        if count < 1:
+            raise SweepError(f"range {text!r}: COUNT must be at least 1")
+        return [_tidy(v) for v in np.linspace(lo, hi, count)] if count > 1 else [_tidy(lo)]
+    out: list[Value] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            raise SweepError(f"empty value in {text!r}")
+        if token[0] in "xX*" and _is_number(token[1:]):
+            out.append(Factor(float(token[1:])))
+        elif re.fullmatch(r"[+-]\d+y", token):
+            out.append(Shift(int(token[:-1])))
+        elif _is_number(token):
+            out.append(_tidy(float(token)) if any(c in token for c in ".eE") else int(token))
+        else:
+            out.append(token)
+    return out
+
+
+def parse_vary(items: Iterable[str]) -> dict[str, list[Value]]:
+    """``["budget.total_usd=60e9,80e9", ...]`` -> ``{"budget.total_usd": [60e9, 80e9], ...}``."""
+    vary: dict[str, list[Value]] = {}
+    for item in items:
+        path, sep, values = item.partition("=")
+        if not sep or not path.strip():
+            raise SweepError(f"--vary {item!r}: expected PATH=VALUES, such as budget.total_usd=60e9,80e9")
+        try:
+            vary[path.strip()] = parse_values(values)
+        except SweepError as exc:
+            raise SweepError(f"--vary {path.strip()}: {exc}") from None
+    return vary
+
+
+def _is_number(token: str) -> bool:
+    try:
+        return math.isfinite(float(token))
+    except ValueError:
+        return False
+
+
+def _tidy(v: float) -> float:
+    return float(f"{v:.12g}")
+
+
+def value_label(v: Value) -> str:
+    return str(v) if isinstance(v, (Factor, Shift)) else f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def value_number(v: Value) -> float:
+    """The number a value is plotted at: the factor, the shift in years, or the value itself."""
+    if isinstance(v, Factor):
+        return v.value
+    if isinstance(v, Shift):
+        return float(v.years)
+    return float(v) if isinstance(v, (int, float)) else math.nan
+
+
+# --------------------------------------------------------------------------- changes
+
+
+def _get(raw: Mapping, path: str):
+    node: Any = raw
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+_MISSING = object()
+
+
+def concrete_changes(base: Instance, changes: Mapping[str, Value]) -> dict[str, Any]:
+    """Turn factors and shifts into the absolute values :meth:`Instance.with_changes` takes."""
+    out = {}
+    for path, v in changes.items():
+        if isinstance(v, Factor):
+            out[path] = _scale(_get(base.raw, path), path, v.value)
+        elif isinstance(v, Shift):
+            cur = _get(base.raw, path)
+            if isinstance(cur, bool) or not isinstance(cur, int):
+                raise SweepError(f"{path}: a shift ({v}) needs an integer year at the path, "
+                                 f"got {'nothing' if cur is _MISSING else repr(cur)}")
+            out[path] = cur + v.years
+        else:
+            out[path] = v
+    return out
+
+
+def _scale(cur, path: str, f: float):
+    if cur is _MISSING or cur is None:
+        raise SweepError(f"{path}: a factor needs a value at the path to scale, and the instance has none")
+    if isinstance(cur, bool):
+        raise SweepError(f"{path}: cannot scale {cur!r}")
+    if isinstance(cur, (int, float)):
+        return cur * f
+    if isinstance(cur, Mapping):
+        if "start" in cur:  # growth form: scaling the start scales every year
+            return {**cur, "start": cur["start"] * f}
+        return {k: x * f for k, x in cur.items()}
+    raise SweepError(f"{path}: cannot scale {type(cur).__name__} {cur!r}")
+
+
+def _add(cur, path: str, step: float, years: Sequence[int]):
+    """The value at a path moved by ``step`` in every year (marginal values)."""
+    if cur is _MISSING or cur is None:
+        raise SweepError(f"{path}: the instance has no value there to move")
+    if isinstance(cur, bool):
+        raise SweepError(f"{path}: cannot move {cur!r}")
+    if isinstance(cur, int) and float(step).is_integer():
+        return cur + int(step)
+    if isinstance(cur, (int, float)):
+        return cur + step
+    if isinstance(cur, Mapping):
+        if "start" in cur:  # growth form: write it out year by year, then move every year
+            v0, g = float(cur["start"]), float(cur["growth"])
+            return {t: v0 * (1 + g) ** (t - years[0]) + step for t in years}
+        return {k: float(x) + step for k, x in cur.items()}
+    raise SweepError(f"{path}: cannot move {type(cur).__name__} {cur!r}")
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Scenario:
+    index: int
+    changes: tuple[tuple[str, Value], ...]  # (path, value) in the order of ``vary``
+    id: str
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{p}={value_label(v)}" for p, v in self.changes) or "base"
+
+
+def scenarios(base: Instance, vary: Mapping[str, Sequence[Value]], mode: str = "grid") -> list[Scenario]:
+    """The scenarios of a sweep: every combination (``grid``) or one path at a time (``one_at_a_time``,
+    which starts with the base instance)."""
+    if not vary:
+        raise SweepError("nothing to vary: give at least one path with values")
+    for path, values in vary.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise SweepError(f"{path}: give a non-empty list of values")
+    mode = {"oat": "one_at_a_time"}.get(mode, mode)
+    if mode == "grid":
+        combos = [tuple(zip(vary, combo)) for combo in itertools.product(*vary.values())]
+    elif mode == "one_at_a_time":
+        combos = [()] + [((p, v),) for p, values in vary.items() for v in values]
+    else:
+        raise SweepError(f"mode must be grid or one_at_a_time (oat), got {mode!r}")
+    out = []
+    for i, combo in enumerate(combos):
+        ident = json.dumps([base.hash, [[p, value_label(v)] for p, v in combo]])
+        out.append(Scenario(i, combo, hashlib.sha256(ident.encode()).hexdigest()[:16]))
+    return out
+
+
+# --------------------------------------------------------------------------- one worker
+
+
+class Worker:
+    """Solves scenarios of one base instance, keeping its model and persistent solver between them."""
+
+    def __init__(self, base: Instance, *, in_place: bool = True, time_limit: float | None = None,
+                 mip_gap: float = 1e-4, threads: int | None = 1):
+        self.base = base
+        self.in_place = in_place
+        self.options = dict(time_limit=time_limit, mip_gap=mip_gap, threads=threads)
+        self.model = self.opt = self.key = None
+        self.lock = threading.Lock()
+
+    def solve(self, inst: Instance):
+        """Solve ``inst``, in place when the kept model allows it; returns (plan, how)."""
+        from formulations.model import build_model, structure_key, update_model
+
+        from .plan import Plan
+        from .solver import attach, run_model
+
+        key = structure_key(inst) if self.in_place else None
+        if self.in_place and self.model is not None and key == self.key:
+            t0 = time.perf_counter()
+            update_model(self.model, inst)
+            self.opt.update_parameters()
+            handoff = time.perf_counter() - t0
+            how, build = "in_place", 0.0
+        else:
+            t0 = time.perf_counter()
+            self.model = build_model(inst)
+            build = time.perf_counter() - t0
+            self.opt, handoff = attach(self.model)
+            self.key = key
+            how = "rebuild"
+        result = run_model(self.model, opt=self.opt, handoff=handoff, build_seconds=build, **self.options)
+        plan = Plan.from_model(inst, self.model, result)
+        if not self.in_place:
+            self.model = self.opt = None
+        return plan, how
+
+    def run(self, changes: Sequence[tuple[str, Value]]) -> dict[str, Any]:
+        """One scenario as a result row; never raises (a failure is a row with its status)."""
+        t0 = time.perf_counter()
+        with self.lock:
+            try:
+                inst = self.base.with_changes(concrete_changes(self.base, dict(changes)))
+            except (InstanceError, SweepError) as exc:
+                return {"status": "invalid", "message": _one_line(exc), "seconds": time.perf_counter() - t0}
+            try:
+                plan, how = self.solve(inst)
+            except Exception as exc:  # a failed scenario is a row, never an aborted sweep
+                self.model = self.opt = self.key = None
+                return {"status": "error", "message": f"{type(exc).__name__}: {exc}",
+                        "seconds": time.perf_counter() - t0}
+        row = plan_kpis(plan)
+        r = plan.result
+        row.update(path=how, build_seconds=r.build_seconds, handoff_seconds=r.handoff_seconds,
+                   solve_seconds=r.solve_seconds, seconds=time.perf_counter() - t0, message=r.message)
+        return row
+
+
+def _one_line(exc: Exception) -> str:
+    return " | ".join(line.strip(" -") for line in str(exc).splitlines() if line.strip())
+
+
+def plan_kpis(plan) -> dict[str, Any]:
+    """The summary KPIs of a plan, for one sweep row."""
+    s = plan.summary.iloc[0]
+    row = {"status": plan.status.value, "objective": s.objective, "mip_gap": s.mip_gap,
+           "objective_bound": s.objective_bound, "total_spend_usd": s.total_spend_usd,
+           "budget_used_share": s.budget_used_share, "peak_capacity_mw": s.peak_capacity_mw}
+    if plan.status.has_plan:
+        fac, split = plan.facilities, plan.split
+        row["peak_draw_mw"] = float(fac.groupby("year").draw_mw.sum().max()) if len(fac) else 0.0
+        train, infer = float(split.train_pflops.sum()), float(split.infer_pflops.sum())
+        row.update(training_pflops_years=train, inference_pflops_years=infer,
+                   training_share=train / (train + infer) if train + infer > 0 else math.nan)
+        row["unmet_pflops_years"] = float(plan.compute["unmet_pflops"].sum()) if len(plan.compute) else 0.0
+        row["units_bought"] = float(plan.purchases["units"].sum()) if len(plan.purchases) else 0.0
+        row["blocks_started"] = float(fac.blocks_started.sum()) if len(fac) else 0.0
+    return {k: _num(v) for k, v in row.items()}
+
+
+def _num(v):
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    return v
+
+
+# worker processes (local pool or Dask) keep their Worker between tasks
+_WORKERS: dict[tuple, Worker] = {}
+
+
+def _worker_for(payload: dict) -> Worker:
+    key = (payload["hash"], payload["in_place"], payload["time_limit"], payload["mip_gap"],
+           payload["threads"], threading.get_ident())
+    w = _WORKERS.get(key)
+    if w is None:
+        base = parse_instance(payload["raw"], source=payload["source"])
+        w = _WORKERS[key] = Worker(base, in_place=payload["in_place"], time_limit=payload["time_limit"],
+                                   mip_gap=payload["mip_gap"], threads=payload["threads"])
+    return w
+
+
+def run_remote(payload: dict, changes: tuple) -> dict[str, Any]:
+    """Solve one scenario in a worker process (a local pool or a Dask worker)."""
+    row = _worker_for(payload).run(changes)
+    row["worker"] = f"{os.uname().nodename}:{os.getpid()}"
+    return row
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class SweepStore:
+    """Finished scenarios in SQLite, one committed row each: a kill loses none of them."""
+
+    def __init__(self, path: str | os.PathLike):
+        path = Path(path)
+        if path.suffix != ".sqlite":
+            path.mkdir(parents=True, exist_ok=True)
+            path = path / STORE_NAME
+        self.path = path
+        try:
+            self.db = sqlite3.connect(path, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS results (id TEXT PRIMARY KEY, idx INTEGER, "
+                            "changes TEXT, row TEXT, finished REAL)")
+            self.db.commit()
+        except sqlite3.DatabaseError as exc:
+            raise SweepError(f"{path}: not a sweep store ({exc})") from None
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta"))
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
+
+    def done(self) -> dict[str, dict]:
+        return {i: json.loads(r) for i, r in self.db.execute("SELECT id, row FROM results")}
+
+    def add(self, sc: Scenario, row: Mapping[str, Any]) -> None:
+        changes = json.dumps([[p, value_label(v)] for p, v in sc.changes])
+        with self.db:  # one transaction per scenario
+            self.db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
+                            (sc.id, sc.index, changes, json.dumps(row, default=_json_default), time.time()))
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _json_default(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    return str(x)
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+@dataclass
+class SweepProgress:
+    done: int
+    failed: int
+    total: int
+    elapsed: float
+    skipped: int = 0  # finished in an earlier run (resume)
+
+
+def sweep(
+    instance: Instance,
+    vary: Mapping[str, Sequence[Value]],
+    *,
+    mode: str = "grid",
+    workers: int | None = None,
+    client=None,
+    store: str | os.PathLike | None = None,
+    resume: bool = True,
+    time_limit: float | None = None,
+    mip_gap: float = 1e-4,
+    in_place: bool = True,
+    progress: Callable[[SweepProgress], None] | None = None,
+) -> pd.DataFrame:
+    """Solve ``instance`` with the values of ``vary`` changed; one row per scenario.
+
+    ``vary`` maps dotted paths to value lists (numbers, :class:`Factor`,
+    :class:`Shift`).  ``mode`` is ``grid`` (every combination) or
+    ``one_at_a_time`` / ``oat`` (the base, then each value of each path alone).
+    ``workers``: local processes (default: the number of cores; 1 solves in
+    this process).  ``client``: a ``dask.distributed.Client``, whose workers
+    solve instead.  ``store``: a directory (or ``.sqlite`` file) where each
+    finished scenario is committed; with ``resume`` the ones already there are
+    not solved again.  A scenario that is invalid, infeasible or fails is a
+    row with that status.
+
+    The columns: ``scenario`` (its index), ``label``, one column per varied
+    path (the factor, shift or value, as a number), the KPIs (status,
+    objective, mip_gap, total_spend_usd, peak_capacity_mw, training_share, ...),
+    and timings (``path`` is ``in_place`` or ``rebuild``).
+    """
+    scs = scenarios(instance, vary, mode)
+    db = SweepStore(store) if store is not None else None
+    finished: dict[str, dict] = {}
+    if db is not None:
+        if resume:
+            finished = db.done()
+        elif db.done():
+            db.close()
+            raise SweepError(f"{db.path} already holds results: resume, or choose another store")
+        db.set_meta({"instance": instance.name, "instance_hash": instance.hash, "mode": mode,
+                     "vary": json.dumps({p: [value_label(v) for v in vs] for p, vs in vary.items()})})
+    rows: dict[int, dict] = {sc.index: finished[sc.id] for sc in scs if sc.id in finished}
+    pending = [sc for sc in scs if sc.index not in rows]
+    t0 = time.perf_counter()
+    state = {"done": 0, "failed": 0}
+
+    def record(sc: Scenario, row: dict) -> None:
+        rows[sc.index] = row
+        if db is not None:
+            db.add(sc, row)
+        state["done"] += 1
+        state["failed"] += row.get("status") not in ("optimal", "feasible")
+        if progress is not None:
+            progress(SweepProgress(state["done"], state["failed"], len(pending),
+                                   time.perf_counter() - t0, len(scs) - len(pending)))
+
+    if progress is not None:
+        progress(SweepProgress(0, 0, len(pending), 0.0, len(scs) - len(pending)))
+    try:
+        if pending:
+            payload = {"raw": _plain(instance.raw), "source": instance.source, "hash": instance.hash,
+                       "in_place": in_place, "time_limit": time_limit, "mip_gap": mip_gap, "threads": 1}
+            if client is not None:
+                _run_dask(client, payload, pending, record)
+            else:
+                n = workers or os.cpu_count() or 1
+                if n <= 1 or len(pending) == 1:
+                    payload["threads"] = None
+                    w = Worker(instance, in_place=in_place, time_limit=time_limit, mip_gap=mip_gap,
+                               threads=None)
+                    for sc in pending:
+                        record(sc, w.run(sc.changes))
+                else:
+                    _run_pool(min(n, len(pending)), payload, pending, record)
+    finally:
+        if db is not None:
+            db.close()
+    df = _table(scs, rows, vary)
+    df.attrs["mode"] = {"oat": "one_at_a_time"}.get(mode, mode)
+    df.attrs["objective_unit"] = _objective_unit(instance)
+    df.attrs["instance"] = instance.name
+    return df
+
+
+def _objective_unit(inst: Instance) -> str:
+    if inst.objective.kind == "max_training":
+        return "PFLOP/s-years, discounted"
+    return "USD, discounted"
+
+
+def _plain(obj):
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _run_pool(n: int, payload: dict, pending: list[Scenario], record) -> None:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # HiGHS runs threads: never fork a process that may hold them
+    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+        futures = {}
+        queue = list(pending)
+        try:
+            while queue or futures:
+                while queue and len(futures) < 2 * n:  # a short queue: an interrupt loses little work
+                    sc = queue.pop(0)
+                    futures[pool.submit(run_remote, payload, sc.changes)] = sc
+                finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    sc = futures.pop(f)
+                    try:
+                        row = f.result()
+                    except Exception as exc:  # the worker process died
+                        row = {"status": "error", "message": f"worker failed: {type(exc).__name__}: {exc}"}
+                    record(sc, row)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _run_dask(client, payload: dict, pending: list[Scenario], record) -> None:
+    from distributed import as_completed
+
+    scattered = client.scatter(payload, broadcast=True)
+    futures = {client.submit(run_remote, scattered, sc.changes, pure=False): sc for sc in pending}
+    try:
+        for f in as_completed(futures):
+            sc = futures[f]
+            try:
+                row = f.result()
+            except Exception as exc:
+                row = {"status": "error", "message": f"worker failed: {type(exc).__name__}: {exc}"}
+            record(sc, row)
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+
+
+def _table(scs: list[Scenario], rows: dict[int, dict], vary: Mapping[str, Sequence[Value]]) -> pd.DataFrame:
+    records = []
+    for sc in scs:
+        if sc.index not in rows:
+            continue
+        given = dict(sc.changes)
+        rec = {"scenario": sc.index, "label": sc.label}
+        for p in vary:
+            rec[p] = value_number(given[p]) if p in given else math.nan
+        rec.update({k: rows[sc.index].get(k) for k in KPI_COLUMNS + TIMING_COLUMNS + ["worker"]})
+        records.append(rec)
+    df = pd.DataFrame(records, columns=["scenario", "label", *vary, *KPI_COLUMNS, *TIMING_COLUMNS, "worker"])
+    for c in KPI_COLUMNS[1:] + TIMING_COLUMNS[1:5]:
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    df.attrs["vary"] = {p: [value_label(v) for v in vs] for p, vs in vary.items()}
+    df.attrs["kinds"] = {p: _kind(vs) for p, vs in vary.items()}
+    return df
+
+
+def _kind(values: Sequence[Value]) -> str:
+    if all(isinstance(v, Factor) for v in values):
+        return "factor"
+    if all(isinstance(v, Shift) for v in values):
+        return "shift"
+    return "value"
+
+
+# --------------------------------------------------------------------------- marginal values
+
+
+def marginal(instance: Instance, param: str, step: float, *, time_limit: float | None = None,
+             mip_gap: float = 1e-4) -> pd.DataFrame:
+    """What moving ``param`` by ``step`` (every year of a series) buys, by re-solving the MIP.
+
+    LP duals of a MIP are not prices; this re-solves with the parameter moved
+    up and down by the step and reports the change of the objective.  Rows:
+    ``base``, ``up`` and ``down``, with the value moved, the objective, the
+    change from the base and the change per step (``up``: gained by
+    +step; ``down``: lost by -step, as a positive number when the objective
+    falls).  Both directions are given since a MIP's value is not linear.
+    """
+    if not step or not math.isfinite(step):
+        raise SweepError(f"--step must be a nonzero number, got {step!r}")
+    cur = _get(instance.raw, param)
+    moves = {"up": _add(cur, param, step, instance.years), "down": _add(cur, param, -step, instance.years)}
+    w = Worker(instance, time_limit=time_limit, mip_gap=mip_gap, threads=None)
+    base_plan, _ = w.solve(instance)
+    sense = 1.0 if instance.objective.kind == "max_training" else -1.0  # +: better
+    unit = _objective_unit(instance)
+    rows = [_marginal_row("base", 0.0, base_plan, None, sense)]
+    for direction, value in moves.items():
+        try:
+            inst = instance.with_changes({param: value})
+        except InstanceError as exc:
+            rows.append({"direction": direction, "change": step if direction == "up" else -step,
+                         "status": "invalid", "message": _one_line(exc)})
+            continue
+        plan, _ = w.solve(inst)
+        rows.append(_marginal_row(direction, step if direction == "up" else -step, plan, base_plan, sense))
+    df = pd.DataFrame(rows, columns=["direction", "change", "status", "objective", "mip_gap", "delta",
+                                     "gain_per_step", "message"])
+    df.attrs.update(param=param, step=step, unit=unit)
+    return df
+
+
+def _marginal_row(direction: str, change: float, plan, base, sense: float) -> dict:
+    row = {"direction": direction, "change": change, "status": plan.status.value,
+           "objective": plan.objective, "mip_gap": plan.result.mip_gap, "message": plan.result.message}
+    if base is not None and plan.objective is not None and base.objective is not None:
+        delta = plan.objective - base.objective
+        row["delta"] = delta
+        row["gain_per_step"] = sense * delta * (1 if change > 0 else -1)
+    return row
