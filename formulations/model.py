@@ -200,15 +200,15 @@ def structure_key(inst: Instance) -> tuple:
     train_years = tuple(t for t in years if inst.training.min_pflops[t] > 0)
     return (inst.start, inst.end, inst.discount_rate, inst.objective, inst.budget.total_usd is None,
             inst.budget.annual_max_usd is None, inst.power.ceiling_mw is None, regions, chips, serving,
-            tuple((k, tuple(v)) for k, v in sets.items()), zero_n, zero_k, train_years,
-            Scaling.for_instance(inst))
+            tuple((k, tuple(v)) for k, v in sets.items()), zero_n, zero_k, train_years)
 
 
 def update_model(m, inst: Instance) -> None:
     """Apply ``inst`` to a model built for an instance with the same :func:`structure_key`, in place.
 
     Sets the mutable parameters (coefficients, right-hand sides and bounds),
-    keeps the model's internal scaling, and re-checks the rows that have no
+    keeps the model's internal scaling (reports read it from the model, so
+    the units stay consistent), and re-checks the rows that have no
     variables.  A persistent solver then needs ``update_parameters()``.
     """
     for name, value in param_values(inst, m._S, m._sets).items():
