@@ -113,7 +113,7 @@ def sweep(
             err.print("[bold red]usage:[/] --scheduler needs dask.distributed: pip install 'capplan[dask]'")
             raise typer.Exit(Exit.USAGE) from None
         try:
-            client = Client(scheduler, timeout=20)
+            client = Client(scheduler, timeout=10)
         except OSError as exc:
             err.print(f"[bold red]error:[/] cannot reach the Dask scheduler at {scheduler}: {exc}")
             raise typer.Exit(Exit.USAGE) from None
@@ -147,9 +147,20 @@ def _print_sweep(df, paths: list[str], metric: str) -> None:
     cols.append("seconds")
     for c in cols:
         table.add_column(c, justify="left" if c == "status" else "right")
+    kinds = df.attrs.get("kinds", {})
     for _, r in df.iterrows():
-        table.add_row(*[_cell(c, r[c]) for c in cols])
+        table.add_row(*[_varied(kinds[c], r[c]) if c in paths else _cell(c, r[c]) for c in cols])
     out.print(table)
+
+
+def _varied(kind: str, v) -> str:
+    if isinstance(v, float) and math.isnan(v):
+        return "base"
+    if kind == "factor":
+        return f"x{v:g}"
+    if kind == "shift":
+        return f"{int(v):+d}y"
+    return f"{v:,.6g}"
 
 
 def _cell(col: str, v) -> str:

@@ -208,6 +208,25 @@ def test_dask_local_cluster_gives_the_serial_table(serial_table):
     assert (df.path == "in_place").sum() >= len(df) - 2 - 2  # each worker builds once (+ max_mw 11 rebuild)
 
 
+def test_cli_scheduler_sends_scenarios_to_a_running_dask_cluster(tmp_path, serial_table):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=40) as cluster:
+        proc = subprocess.run([sys.executable, "-m", "optimizer", "sweep", str(SUPPLY),
+                               "--vary", "chips.a.supply_units=1,2,3,4", "--vary", "regions.r.max_mw=10,11",
+                               "--scheduler", cluster.scheduler_address, "--out", str(tmp_path)],
+                              capture_output=True, text=True, env=ENV, timeout=300)
+        pids = {w.pid for w in cluster.workers.values()}
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_csv(tmp_path / "sweep.csv")
+    _same(df, serial_table)
+    assert {int(w.rsplit(":", 1)[1]) for w in df.worker} <= pids  # solved by the cluster's workers
+    bad = subprocess.run([sys.executable, "-m", "optimizer", "sweep", str(SUPPLY), "--vary",
+                          "chips.a.supply_units=1", "--scheduler", "tcp://127.0.0.1:1", "--out",
+                          str(tmp_path / "x")], capture_output=True, text=True, env=ENV, timeout=300)
+    assert bad.returncode == 2 and "cannot reach the Dask scheduler" in bad.stderr
+
+
 # ------------------------------------------------------------------ the store: resume and kill
 
 
