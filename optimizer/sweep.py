@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -446,7 +447,10 @@ def sweep(
     :class:`Shift`).  ``mode`` is ``grid`` (every combination) or
     ``one_at_a_time`` / ``oat`` (the base, then each value of each path alone).
     ``workers``: local processes (default: the number of cores; 1 solves in
-    this process).  ``client``: a ``dask.distributed.Client``, whose workers
+    this process).  They are started with ``spawn`` (forking a process that
+    may hold HiGHS threads is unsafe), so a script calling ``sweep`` with
+    more than one worker guards the call with ``if __name__ == "__main__":``.
+    ``client``: a ``dask.distributed.Client``, whose workers
     solve instead.  ``store``: a directory (or ``.sqlite`` file) where each
     finished scenario is committed; with ``resume`` the ones already there are
     not solved again.  A scenario that is invalid, infeasible or fails is a
@@ -542,9 +546,18 @@ def _run_pool(n: int, payload: dict, pending: list[Scenario], record) -> None:
                     sc = futures.pop(f)
                     try:
                         row = f.result()
-                    except Exception as exc:  # the worker process died
+                    except BrokenProcessPool:
+                        raise
+                    except Exception as exc:  # the task failed outside Worker.run (which never raises)
                         row = {"status": "error", "message": f"worker failed: {type(exc).__name__}: {exc}"}
                     record(sc, row)
+        except BrokenProcessPool as exc:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise SweepError(
+                f"the worker processes stopped ({exc}); every scenario finished before is kept in the store. "
+                "Worker processes are started with 'spawn': a script that calls sweep() with workers > 1 "
+                "must do so under `if __name__ == \"__main__\":` (and cannot be read from standard input); "
+                "or pass workers=1") from None
         except BaseException:
             for f in futures:
                 f.cancel()

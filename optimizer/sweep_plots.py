@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
 from .plan import atomic_write
 from .plots import DPI, FIGSIZE, plt
@@ -59,6 +60,8 @@ def line_chart(df: pd.DataFrame, path: str, metric: str = "objective"):
                    s=80, zorder=3, label="no plan (" + ", ".join(sorted(set(bad.status))) + ")")
     ax.set_xlabel(path_label(df, path))
     ax.set_ylabel(metric_label(df, metric))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_value(df, path, v)))
+    ax.yaxis.set_major_formatter(_THOUSANDS)
     ax.set_title(f"{metric_label(df, metric)} by {path}")
     ax.legend(loc="best")
     fig.tight_layout()
@@ -73,8 +76,8 @@ def heatmap_chart(df: pd.DataFrame, row_path: str, col_path: str, metric: str = 
     fig, ax = plt.subplots(figsize=FIGSIZE)
     data = piv.to_numpy(dtype=float)
     im = ax.imshow(np.ma.masked_invalid(data), aspect="auto", origin="lower", cmap="viridis")
-    ax.set_xticks(range(len(piv.columns)), [f"{c:g}" for c in piv.columns], rotation=30)
-    ax.set_yticks(range(len(piv.index)), [f"{r:g}" for r in piv.index])
+    ax.set_xticks(range(len(piv.columns)), [fmt_value(df, col_path, c) for c in piv.columns], rotation=30)
+    ax.set_yticks(range(len(piv.index)), [fmt_value(df, row_path, r) for r in piv.index])
     ax.set_xlabel(path_label(df, col_path))
     ax.set_ylabel(path_label(df, row_path))
     ax.grid(False)
@@ -85,7 +88,7 @@ def heatmap_chart(df: pd.DataFrame, row_path: str, col_path: str, metric: str = 
             for j in range(data.shape[1]):
                 v = data[i, j]
                 text = "no plan" if not math.isfinite(v) else f"{v:,.3g}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                ax.text(j, i, text, ha="center", va="center", fontsize=11,
                         color="white" if math.isfinite(v) and v < mid else "black")
     fig.colorbar(im, ax=ax, label=metric_label(df, metric))
     ax.set_title(f"{metric_label(df, metric)} by {row_path} and {col_path}")
@@ -116,7 +119,8 @@ def tornado_chart(df: pd.DataFrame, metric: str = "objective"):
     high = [x[2] for x in bars]
     ax.barh(ys, low, color="tab:red", label="lowest value")
     ax.barh(ys, high, color="tab:blue", alpha=0.8, label="highest value")
-    ax.set_yticks(ys, [f"{p}\n({_fmt(lo)} .. {_fmt(hi)})" for p, _, _, lo, hi in bars])
+    ax.set_yticks(ys, [f"{p}\n({fmt_value(df, p, lo)} .. {fmt_value(df, p, hi)})" for p, _, _, lo, hi in bars])
+    ax.xaxis.set_major_formatter(_THOUSANDS)
     ax.axvline(0, color="black", linewidth=1)
     ax.set_xlabel(f"change of {metric_label(df, metric)} from the base ({b:,.4g})")
     ax.set_title(f"Sensitivity of {metric} (one parameter at a time)")
@@ -125,8 +129,19 @@ def tornado_chart(df: pd.DataFrame, metric: str = "objective"):
     return fig
 
 
-def _fmt(v: float) -> str:
-    return f"{v:g}"
+def fmt_value(df: pd.DataFrame, path: str, v: float) -> str:
+    """A varied value as a planner reads it: x0.8, +1y, $90B, 1,200."""
+    kind = df.attrs.get("kinds", {}).get(path, "value")
+    if kind == "factor":
+        return f"x{v:g}"
+    if kind == "shift":
+        return f"{int(v):+d}y"
+    if path.endswith("_usd"):
+        return rf"\${v / 1e9:,.4g}B" if abs(v) >= 1e8 else rf"\${v:,.6g}"  # \$: not mathtext
+    return f"{v:,.6g}"
+
+
+_THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.6g}")
 
 
 def plot_sweep(df: pd.DataFrame, directory: str | os.PathLike, metric: str = "objective") -> list[Path]:
