@@ -163,6 +163,10 @@ def _varied(kind: str, v) -> str:
     return f"{v:,.6g}"
 
 
+def _nan(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
 def _cell(col: str, v) -> str:
     if isinstance(v, str):
         return v
@@ -201,19 +205,18 @@ def marginal(
         raise typer.Exit(Exit.USAGE) from None
     unit = df.attrs["unit"]
     table = Table(title=f"{param}: step {step:g}  (objective in {unit})")
-    for c in ("direction", "change", "status", "objective", "mip_gap", "delta", "gain_per_step"):
+    for c in ("direction", "change", "status", "objective", "mip_gap", "delta"):
         table.add_column(c, justify="left" if c in ("direction", "status") else "right")
     for _, r in df.iterrows():
         table.add_row(r.direction, f"{r.change:+g}", str(r.status), _cell("objective", r.objective),
-                      _cell("mip_gap", r.mip_gap), _cell("delta", r.delta), _cell("gain", r.gain_per_step))
+                      _cell("mip_gap", r.mip_gap), "-" if _nan(r.delta) else f"{r.delta:+,.6g}")
     out.print(table)
-    up = df[df.direction == "up"]
-    down = df[df.direction == "down"]
     lines = []
-    if len(up) and not math.isnan(up.gain_per_step.iloc[0]):
-        lines.append(f"+{step:g} on {param} gains {up.gain_per_step.iloc[0]:,.6g} ({unit})")
-    if len(down) and not math.isnan(down.gain_per_step.iloc[0]):
-        lines.append(f"-{step:g} on {param} loses {down.gain_per_step.iloc[0]:,.6g} ({unit})")
+    for _, r in df[df.direction != "base"].iterrows():
+        if _nan(r.delta):
+            lines.append(f"{r.change:+g} on {param}: {r.status} ({r.message})")
+        else:
+            lines.append(f"{r.change:+g} on {param}: objective {r.delta:+,.6g} ({unit})")
     gaps = df.mip_gap.dropna()
     if len(gaps):
         lines.append(f"each solve is optimal within a relative gap of {gaps.max():.1e}: differences smaller "

@@ -178,6 +178,8 @@ def concrete_changes(base: Instance, changes: Mapping[str, Value]) -> dict[str, 
             out[path] = _scale(_get(base.raw, path), path, v.value)
         elif isinstance(v, Shift):
             cur = _get(base.raw, path)
+            if isinstance(cur, str) and cur.strip().lstrip("+-").isdigit():
+                cur = int(cur)
             if isinstance(cur, bool) or not isinstance(cur, int):
                 raise SweepError(f"{path}: a shift ({v}) needs an integer year at the path, "
                                  f"got {'nothing' if cur is _MISSING else repr(cur)}")
@@ -187,7 +189,18 @@ def concrete_changes(base: Instance, changes: Mapping[str, Value]) -> dict[str, 
     return out
 
 
+def _numeric(x):
+    """A raw value as a number where it is one (YAML reads ``100e9`` as text; the loader accepts it)."""
+    if isinstance(x, str):
+        try:
+            return float(x.strip())
+        except ValueError:
+            return x
+    return x
+
+
 def _scale(cur, path: str, f: float):
+    cur = _numeric(cur)
     if cur is _MISSING or cur is None:
         raise SweepError(f"{path}: a factor needs a value at the path to scale, and the instance has none")
     if isinstance(cur, bool):
@@ -195,14 +208,18 @@ def _scale(cur, path: str, f: float):
     if isinstance(cur, (int, float)):
         return cur * f
     if isinstance(cur, Mapping):
-        if "start" in cur:  # growth form: scaling the start scales every year
-            return {**cur, "start": cur["start"] * f}
-        return {k: x * f for k, x in cur.items()}
+        try:
+            if "start" in cur:  # growth form: scaling the start scales every year
+                return {**cur, "start": _numeric(cur["start"]) * f}
+            return {k: _numeric(x) * f for k, x in cur.items()}
+        except TypeError:
+            raise SweepError(f"{path}: cannot scale {cur!r}") from None
     raise SweepError(f"{path}: cannot scale {type(cur).__name__} {cur!r}")
 
 
 def _add(cur, path: str, step: float, years: Sequence[int]):
     """The value at a path moved by ``step`` in every year (marginal values)."""
+    cur = _numeric(cur)
     if cur is _MISSING or cur is None:
         raise SweepError(f"{path}: the instance has no value there to move")
     if isinstance(cur, bool):
@@ -212,10 +229,13 @@ def _add(cur, path: str, step: float, years: Sequence[int]):
     if isinstance(cur, (int, float)):
         return cur + step
     if isinstance(cur, Mapping):
-        if "start" in cur:  # growth form: write it out year by year, then move every year
-            v0, g = float(cur["start"]), float(cur["growth"])
-            return {t: v0 * (1 + g) ** (t - years[0]) + step for t in years}
-        return {k: float(x) + step for k, x in cur.items()}
+        try:
+            if "start" in cur:  # growth form: write it out year by year, then move every year
+                v0, g = float(cur["start"]), float(cur["growth"])
+                return {t: v0 * (1 + g) ** (t - years[0]) + step for t in years}
+            return {k: float(x) + step for k, x in cur.items()}
+        except (TypeError, ValueError):
+            raise SweepError(f"{path}: cannot move {cur!r}") from None
     raise SweepError(f"{path}: cannot move {type(cur).__name__} {cur!r}")
 
 
@@ -619,10 +639,10 @@ def marginal(instance: Instance, param: str, step: float, *, time_limit: float |
 
     LP duals of a MIP are not prices; this re-solves with the parameter moved
     up and down by the step and reports the change of the objective.  Rows:
-    ``base``, ``up`` and ``down``, with the value moved, the objective, the
-    change from the base and the change per step (``up``: gained by
-    +step; ``down``: lost by -step, as a positive number when the objective
-    falls).  Both directions are given since a MIP's value is not linear.
+    ``base``, ``up`` and ``down``, with the change of the parameter, the
+    objective, ``delta`` (objective minus the base's) and ``slope`` (delta
+    per unit of the parameter).  Both directions are given since a MIP's
+    value is neither linear nor smooth.
     """
     if not step or not math.isfinite(step):
         raise SweepError(f"--step must be a nonzero number, got {step!r}")
@@ -630,9 +650,8 @@ def marginal(instance: Instance, param: str, step: float, *, time_limit: float |
     moves = {"up": _add(cur, param, step, instance.years), "down": _add(cur, param, -step, instance.years)}
     w = Worker(instance, time_limit=time_limit, mip_gap=mip_gap, threads=None)
     base_plan, _ = w.solve(instance)
-    sense = 1.0 if instance.objective.kind == "max_training" else -1.0  # +: better
     unit = _objective_unit(instance)
-    rows = [_marginal_row("base", 0.0, base_plan, None, sense)]
+    rows = [_marginal_row("base", 0.0, base_plan, None)]
     for direction, value in moves.items():
         try:
             inst = instance.with_changes({param: value})
@@ -641,18 +660,18 @@ def marginal(instance: Instance, param: str, step: float, *, time_limit: float |
                          "status": "invalid", "message": _one_line(exc)})
             continue
         plan, _ = w.solve(inst)
-        rows.append(_marginal_row(direction, step if direction == "up" else -step, plan, base_plan, sense))
+        rows.append(_marginal_row(direction, step if direction == "up" else -step, plan, base_plan))
     df = pd.DataFrame(rows, columns=["direction", "change", "status", "objective", "mip_gap", "delta",
-                                     "gain_per_step", "message"])
+                                     "slope", "message"])
     df.attrs.update(param=param, step=step, unit=unit)
     return df
 
 
-def _marginal_row(direction: str, change: float, plan, base, sense: float) -> dict:
+def _marginal_row(direction: str, change: float, plan, base) -> dict:
     row = {"direction": direction, "change": change, "status": plan.status.value,
            "objective": plan.objective, "mip_gap": plan.result.mip_gap, "message": plan.result.message}
     if base is not None and plan.objective is not None and base.objective is not None:
         delta = plan.objective - base.objective
         row["delta"] = delta
-        row["gain_per_step"] = sense * delta * (1 if change > 0 else -1)
+        row["slope"] = delta / change
     return row

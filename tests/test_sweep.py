@@ -289,8 +289,9 @@ def test_marginal_of_supply_matches_the_hand_computation():
     df = marginal(load_instance(SUPPLY), "chips.a.supply_units", 1)
     by = df.set_index("direction")
     assert by.loc["base", "objective"] == pytest.approx(44)
-    assert by.loc["up", "objective"] == pytest.approx(52) and by.loc["up", "gain_per_step"] == pytest.approx(8)
-    assert by.loc["down", "objective"] == pytest.approx(36) and by.loc["down", "gain_per_step"] == pytest.approx(8)
+    assert by.loc["up", "objective"] == pytest.approx(52) and by.loc["up", "delta"] == pytest.approx(8)
+    assert by.loc["down", "objective"] == pytest.approx(36) and by.loc["down", "delta"] == pytest.approx(-8)
+    assert by.loc["down", "slope"] == pytest.approx(8)
 
 
 def test_marginal_moves_every_year_of_a_series():
@@ -350,7 +351,8 @@ def test_cli_sweep_and_marginal(tmp_path):
     m = subprocess.run([sys.executable, "-m", "optimizer", "marginal", str(inst), "--param",
                         "chips.a.supply_units", "--step", "1"], capture_output=True, text=True, env=ENV)
     assert m.returncode == 0, m.stderr
-    assert "+1 on chips.a.supply_units gains 8" in m.stdout and "-1 on chips.a.supply_units loses 8" in m.stdout
+    assert "+1 on chips.a.supply_units: objective +8 " in m.stdout
+    assert "-1 on chips.a.supply_units: objective -8 " in m.stdout
 
 
 def test_cli_sweep_reports_infeasible_scenarios_with_exit_4(tmp_path):
