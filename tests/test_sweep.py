@@ -83,6 +83,10 @@ def test_factors_scale_whole_series_and_shifts_move_years():
     new = inst.with_changes(ch)
     assert [new.chips["g"].price_usd[t] for t in new.years] == pytest.approx([50, 55])
     assert new.chips["g"].available_from == 2027
+    # YAML reads 1e3 (no dot) as text, which the loader accepts as a number: so do factors and shifts
+    text = load_instance(tiny(budget={"total_usd": "1e3"}, chips__g__available_from="2026"))
+    assert concrete_changes(text, {"budget.total_usd": Factor(2), "chips.g.available_from": Shift(-1)}) == {
+        "budget.total_usd": 2000.0, "chips.g.available_from": 2025}
     with pytest.raises(SweepError, match="power.ceiling_mw: a factor needs a value"):
         concrete_changes(inst, {"power.ceiling_mw": Factor(2)})
     with pytest.raises(SweepError, match="chips.g.power_w: a shift .* needs an integer year"):
