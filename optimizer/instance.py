@@ -164,7 +164,7 @@ class Instance:
         A value of ``None`` removes the key (back to its default).  Missing
         intermediate sections are created.
         """
-        raw = _thaw(self.raw)
+        raw = plain(self.raw)
         problems = []
         for path, value in changes.items():
             err = _set_path(raw, path, value)
@@ -863,11 +863,12 @@ def _freeze(obj):
     return obj
 
 
-def _thaw(obj):
+def plain(obj):
+    """Raw instance data (read-only mappings, tuples) as plain dicts and lists, for YAML, pickling and edits."""
     if isinstance(obj, Mapping):
-        return {k: _thaw(v) for k, v in obj.items()}
-    if isinstance(obj, tuple):
-        return [_thaw(v) for v in obj]
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
     return obj
 
 

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import yaml
 
 from formulations import HOURS_PER_YEAR
 
-from .instance import Instance, load_instance
+from .instance import Instance, load_instance, plain
 from .solver import SolveResult, SolveStatus
 
 TABLES = ("purchases", "fleet", "facilities", "compute", "serving", "spend", "split", "summary")
@@ -161,7 +161,7 @@ class Plan:
                          lambda p: Path(p).write_text(json.dumps(summary, indent=1) + "\n")),
             atomic_write(out / INSTANCE_COPY,
                          lambda p: Path(p).write_text(header + yaml.safe_dump(
-                             _plain(self.instance.raw), sort_keys=False))),
+                             plain(self.instance.raw), sort_keys=False))),
         ]
         tables = self.tables()
         for fmt in formats:
@@ -191,14 +191,6 @@ class Plan:
                          if n != "summary"}
         return doc
 
-
-def _plain(obj):
-    """Raw instance data as plain dicts and lists (for YAML dumping)."""
-    if isinstance(obj, Mapping):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
 
 
 def read_plan(directory: str | os.PathLike) -> Plan:

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InstanceError
-from .instance import Instance, parse_instance
+from .instance import Instance, parse_instance, plain
 
 STORE_NAME = "sweep.sqlite"
 
@@ -511,7 +511,7 @@ def sweep(
         progress(SweepProgress(0, 0, len(pending), 0.0, len(scs) - len(pending)))
     try:
         if pending:
-            payload = {"raw": _plain(instance.raw), "source": instance.source, "hash": instance.hash,
+            payload = {"raw": plain(instance.raw), "source": instance.source, "hash": instance.hash,
                        "in_place": in_place, "time_limit": time_limit, "mip_gap": mip_gap, "threads": 1}
             if client is not None:
                 _run_dask(client, payload, pending, record)
@@ -540,13 +540,6 @@ def _objective_unit(inst: Instance) -> str:
         return "PFLOP/s-years, discounted"
     return "USD, discounted"
 
-
-def _plain(obj):
-    if isinstance(obj, Mapping):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
 
 
 def _run_pool(n: int, payload: dict, pending: list[Scenario], record) -> None:
