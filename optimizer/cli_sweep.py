@@ -124,6 +124,10 @@ def sweep(
     except SweepError as exc:
         err.print(f"[bold red]usage:[/] {exc}")
         raise typer.Exit(Exit.USAGE) from None
+    except KeyboardInterrupt:
+        err.print(f"interrupted: every finished scenario is kept in {store}; run the same command with "
+                  "--resume to solve the rest")
+        raise typer.Exit(130) from None
     finally:
         if client is not None:
             client.close()

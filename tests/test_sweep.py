@@ -286,6 +286,24 @@ def test_killed_sweep_keeps_finished_scenarios_and_resumes(tmp_path):
     assert df.objective.is_monotonic_increasing  # more budget never buys less training
 
 
+def test_interrupted_sweep_says_how_to_resume(tmp_path):
+    """Ctrl-C (SIGINT to the process group): exit 130, finished scenarios kept, a hint to resume."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "optimizer", "sweep", str(DEFAULT), "--vary",
+                             "budget.total_usd=95e9:125e9:7", "--workers", "1", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            start_new_session=True)
+    store = out / "sweep.sqlite"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not (store.exists() and _rows(store) >= 1):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "every finished scenario is kept" in err and "--resume" in err and "Traceback" not in err
+    assert 1 <= _rows(store) < 7
+
+
 # ------------------------------------------------------------------ marginal values
 
 
