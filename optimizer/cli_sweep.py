@@ -183,7 +183,7 @@ def _cell(col: str, v) -> str:
     if col == "seconds":
         return f"{v:.1f}"
     if col.endswith("_usd"):
-        return f"${v / 1e9:,.2f}B"
+        return f"${v / 1e9:,.2f}B" if abs(v) >= 1e8 else f"${v:,.0f}"
     return f"{v:,.6g}"
 
 
