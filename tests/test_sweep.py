@@ -145,6 +145,42 @@ def test_in_place_plans_equal_rebuilt_plans_and_pass_the_checker():
             assert plan.objective == pytest.approx(fresh.objective, rel=2e-4), changes
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_parameter_changes_in_place_equal_fresh_solves(seed):
+    """Generated instances, random factors on two mutable paths at a time, one kept model."""
+    import random
+
+    from optimizer.generate import generate_instance
+
+    rng = random.Random(seed)
+    base = load_instance(generate_instance(3, 3, 6, seed=seed))
+    paths = ["budget.total_usd", "power.ceiling_mw", "training.min_pflops"]
+    paths += [f"regions.{r}.{k}" for r in base.regions
+              for k in ("inference_demand_pflops", "electricity_usd_per_mwh", "block_capex_usd")]
+    paths += [f"chips.{g}.{k}" for g in base.chips for k in ("price_usd", "supply_units")]
+    paths = [p for p in paths if _has(base, p)]
+    w = Worker(base, threads=None)
+    w.solve(base)
+    for _ in range(5):
+        changes = {p: Factor(rng.choice([0.7, 0.9, 1.1, 1.4])) for p in rng.sample(paths, 2)}
+        inst = base.with_changes(concrete_changes(base, changes))
+        plan, how = w.solve(inst)
+        fresh = solve(inst)
+        assert how == "in_place" and plan.status == fresh.status, changes
+        if fresh.status.has_plan:
+            check_plan(inst, plan)
+            assert plan.objective == pytest.approx(fresh.objective, rel=2e-4), changes
+
+
+def _has(inst, path: str) -> bool:
+    node = inst.raw
+    for part in path.split("."):
+        if not hasattr(node, "get") or node.get(part) is None:
+            return False
+        node = node[part]
+    return True
+
+
 def test_structure_changes_rebuild_and_in_place_infeasibility_is_reported():
     # blocks take 2 years: none comes online in the 2-year horizon, so the ceiling rows have no variables
     base = load_instance(tiny(power={"ceiling_mw": 5}, chips__g__available_from=2026,
