@@ -367,16 +367,20 @@ def _num(v):
 
 # worker processes (local pool or Dask) keep their Worker between tasks
 _WORKERS: dict[tuple, Worker] = {}
+_MAX_KEPT = 4
 
 
 def _worker_for(payload: dict) -> Worker:
     key = (payload["hash"], payload["in_place"], payload["time_limit"], payload["mip_gap"],
            payload["threads"], threading.get_ident())
-    w = _WORKERS.get(key)
+    w = _WORKERS.pop(key, None)
     if w is None:
         base = parse_instance(payload["raw"], source=payload["source"])
-        w = _WORKERS[key] = Worker(base, in_place=payload["in_place"], time_limit=payload["time_limit"],
-                                   mip_gap=payload["mip_gap"], threads=payload["threads"])
+        w = Worker(base, in_place=payload["in_place"], time_limit=payload["time_limit"],
+                   mip_gap=payload["mip_gap"], threads=payload["threads"])
+    _WORKERS[key] = w  # most recently used last
+    while len(_WORKERS) > _MAX_KEPT:  # a long-lived Dask worker serves many sweeps: keep a few models only
+        _WORKERS.pop(next(iter(_WORKERS)))
     return w
 
 
