@@ -55,6 +55,7 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     m._S = S
     m._infeasible = []
     m._constant_rows = []  # (name, lhs, rhs, what) of rows without variables, re-checked by update_model
+    m._structural = []  # (name, message) infeasible by the model's structure alone; update_model keeps them
 
     _sets(m, inst)
     _params(m, inst, S)
@@ -73,7 +74,7 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     add_frontier(m, inst, S)
 
     factor = add_objective(m, inst, S)
-    m.info = ModelInfo(S, factor, m._infeasible)
+    m.info = ModelInfo(S, factor, m._infeasible + m._structural)
     return m
 
 
@@ -113,11 +114,12 @@ def _sets(m, inst: Instance) -> None:
     m.T = pyo.Set(initialize=inst.years, ordered=True)
     m.R = pyo.Set(initialize=list(inst.regions), ordered=True)
     m.G = pyo.Set(initialize=list(inst.chips), ordered=True)
-    m._sets = sets = index_sets(inst)
-    for name, idx in sets.items():
-        dimen = 1 if name == "FT" else len(idx[0]) if idx else {"N_IDX": 3, "X_IDX": 3, "Y_IDX": 3,
-                                                                  "Z_IDX": 3}.get(name, 2)
-        setattr(m, name, pyo.Set(initialize=idx, dimen=dimen, ordered=True))
+    m._sets = index_sets(inst)
+    for name, idx in m._sets.items():
+        setattr(m, name, pyo.Set(initialize=idx, dimen=_DIMEN[name], ordered=True))
+
+
+_DIMEN = dict(N_IDX=3, K_IDX=2, X_IDX=3, Y_IDX=3, M_IDX=2, D_IDX=2, FT=1, Z_IDX=3)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -218,10 +220,8 @@ def update_model(m, inst: Instance) -> None:
         else:
             param.set_value(value)
     m._inst = inst
-    structural = [(name, what) for name, what in m.info.trivially_infeasible if name.startswith("frontier_pick")]
-    m.info.trivially_infeasible = structural + [
-        (name, what()) for name, lhs, rhs, what in m._constant_rows
-        if _lo(lhs - rhs) > FEAS_TOL * max(1.0, abs(pyo.value(rhs)) if is_fixed(rhs) else 1.0)
+    m.info.trivially_infeasible = m._structural + [
+        (name, what()) for name, lhs, rhs, what in m._constant_rows if _lo(lhs - rhs) > _tolerance(rhs)
     ]
 
 
@@ -383,7 +383,7 @@ def _leq(m, name: str, key, lhs, rhs, what):
     never called.
     """
     body = lhs - rhs
-    scale = FEAS_TOL * max(1.0, abs(pyo.value(rhs)) if is_fixed(rhs) else 1.0)
+    scale = _tolerance(rhs)
     lower, upper = compute_bounds_on_expr(body)  # from variable bounds: every plan has body >= lower
     if is_fixed(body) or (lower is not None and lower == upper):  # no variable with a nonzero coefficient
         m._constant_rows.append((f"{name}[{key}]", lhs, rhs, what))
@@ -393,6 +393,11 @@ def _leq(m, name: str, key, lhs, rhs, what):
     if lower is not None and lower > scale:
         m._infeasible.append((f"{name}[{key}]", what()))
     return lhs <= rhs
+
+
+def _tolerance(rhs) -> float:
+    """How far a row may be violated before it counts as violated (relative to a fixed right-hand side)."""
+    return FEAS_TOL * max(1.0, abs(pyo.value(rhs)) if is_fixed(rhs) else 1.0)
 
 
 def _lo(expr) -> float:
@@ -530,7 +535,7 @@ def add_frontier(m, inst: Instance, S: Scaling) -> None:
         sites = by_year.get(t, [])
         if not sites:
             size = pyo.value(m.p_frontier[t]) * FU
-            m._infeasible.append((f"frontier_pick[{t}]", f"{t}: a frontier cluster of {size:,.1f} PFLOP/s is "
+            m._structural.append((f"frontier_pick[{t}]", f"{t}: a frontier cluster of {size:,.1f} PFLOP/s is "
                                   "required but no chip can be in service anywhere"))
             return pyo.Constraint.Skip
         return sum(m.z[g, r, t] for g, r in sites) >= 1

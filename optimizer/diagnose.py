@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import highspy
 import pandas as pd
-from pyomo.contrib.solver.solvers.highs import Highs
 
 from formulations import build_model
 
 from .instance import Instance
+from .solver import attach
 
 # families whose rows may be violated in the elastic program, with a weight
 # multiplier: a frontier year with no site at all, and physical facility power,
@@ -60,8 +60,7 @@ def row_names(opt) -> dict[int, tuple[str, object]]:
 
 
 def _persistent(model):
-    opt = Highs()
-    opt.set_instance(model)
+    opt, _ = attach(model)
     h = opt._solver_model
     h.setOptionValue("output_flag", False)
     return opt, h, row_names(opt)

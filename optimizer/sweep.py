@@ -253,6 +253,9 @@ class Scenario:
         return ", ".join(f"{p}={value_label(v)}" for p, v in self.changes) or "base"
 
 
+_MODES = {"oat": "one_at_a_time"}  # short names of sweep modes
+
+
 def scenarios(base: Instance, vary: Mapping[str, Sequence[Value]], mode: str = "grid") -> list[Scenario]:
     """The scenarios of a sweep: every combination (``grid``) or one path at a time (``one_at_a_time``,
     which starts with the base instance)."""
@@ -261,7 +264,7 @@ def scenarios(base: Instance, vary: Mapping[str, Sequence[Value]], mode: str = "
     for path, values in vary.items():
         if not isinstance(values, (list, tuple)) or not values:
             raise SweepError(f"{path}: give a non-empty list of values")
-    mode = {"oat": "one_at_a_time"}.get(mode, mode)
+    mode = _MODES.get(mode, mode)
     if mode == "grid":
         combos = [tuple(zip(vary, combo)) for combo in itertools.product(*vary.values())]
     elif mode == "one_at_a_time":
@@ -413,9 +416,6 @@ class SweepStore:
         except sqlite3.DatabaseError as exc:
             raise SweepError(f"{path}: not a sweep store ({exc})") from None
 
-    def meta(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT key, value FROM meta"))
-
     def set_meta(self, values: Mapping[str, str]) -> None:
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
@@ -522,7 +522,6 @@ def sweep(
             else:
                 n = workers or os.cpu_count() or 1
                 if n <= 1 or len(pending) == 1:
-                    payload["threads"] = None
                     w = Worker(instance, in_place=in_place, time_limit=time_limit, mip_gap=mip_gap,
                                threads=None)
                     for sc in pending:
@@ -533,7 +532,7 @@ def sweep(
         if db is not None:
             db.close()
     df = _table(scs, rows, vary)
-    df.attrs["mode"] = {"oat": "one_at_a_time"}.get(mode, mode)
+    df.attrs["mode"] = _MODES.get(mode, mode)
     df.attrs["objective_unit"] = _objective_unit(instance)
     df.attrs["instance"] = instance.name
     return df

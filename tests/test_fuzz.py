@@ -559,28 +559,17 @@ def test_horizon_limit():
         f"horizon: {MAX_HORIZON_YEARS + 1} years is above the limit of {MAX_HORIZON_YEARS}"]
 
 
-def test_region_limit():
+@pytest.mark.parametrize("section, one, limit", [("regions", "r", MAX_REGIONS), ("chips", "g", MAX_CHIPS)])
+def test_section_size_limit(section, one, limit):
     raw = tiny()
-    r = raw["regions"]["r"]
-    raw["regions"] = {f"r{i}": dict(r) for i in range(MAX_REGIONS)}
-    assert len(load_instance(raw).regions) == MAX_REGIONS
-    raw["regions"]["one-more"] = dict(r)
-    with pytest.raises(InstanceError) as info:
-        load_instance(raw)
-    assert f"regions: {MAX_REGIONS + 1} regions is above the limit of {MAX_REGIONS}" in \
-        [str(p) for p in info.value.problems]
-
-
-def test_chip_limit():
-    raw = tiny()
-    g = raw["chips"]["g"]
-    raw["chips"] = {f"g{i}": dict(g) for i in range(MAX_CHIPS)}
-    assert len(load_instance(raw).chips) == MAX_CHIPS
-    raw["chips"]["one-more"] = dict(g)
+    entry = raw[section][one]
+    raw[section] = {f"{one}{i}": dict(entry) for i in range(limit)}
+    assert len(getattr(load_instance(raw), section)) == limit
+    raw[section]["one-more"] = dict(entry)
     with pytest.raises(InstanceError) as info:
         load_instance(raw)
     assert [str(p) for p in info.value.problems] == [
-        f"chips: {MAX_CHIPS + 1} chips is above the limit of {MAX_CHIPS}"]
+        f"{section}: {limit + 1} {section} is above the limit of {limit}"]
 
 
 def test_largest_instance_the_limits_allow_loads(tmp_path):
