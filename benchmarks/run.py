@@ -48,7 +48,7 @@ def run_case(source: str, time_limit: float) -> dict:
     """Build and solve one case in this process; return its measurements."""
     t0 = time.perf_counter()
     from optimizer import load_instance, solve
-    from optimizer.generate import generate_instance
+    from optimizer.instance.generate import generate_instance
 
     import_s = time.perf_counter() - t0
     if source.endswith(".yaml"):

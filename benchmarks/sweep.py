@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from optimizer import load_instance  # noqa: E402
-from optimizer.sweep import Factor, sweep  # noqa: E402
+from optimizer.analysis.sweep import Factor, sweep  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "sweep.json"
 

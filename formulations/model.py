@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyomo.environ as pyo
 from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
 from pyomo.core.expr.numvalue import is_fixed
 
-from optimizer.instance import Instance
-
 from .scaling import Scaling
+
+if TYPE_CHECKING:  # the model reads an Instance; it never imports the optimizer package
+    from optimizer.instance import Instance
 
 HOURS_PER_YEAR = 8760.0
 W_PER_MW = 1e6

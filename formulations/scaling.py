@@ -11,8 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import median
+from typing import TYPE_CHECKING
 
-from optimizer.instance import Instance
+if TYPE_CHECKING:  # the model reads an Instance; it never imports the optimizer package
+    from optimizer.instance import Instance
+
 
 
 def _pow10(x: float) -> float:

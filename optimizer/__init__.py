@@ -1,17 +1,27 @@
 """capplan: plan AI compute capacity as a mixed-integer program solved by HiGHS.
 
+Data flows one way: instance (``optimizer.instance``) -> model (``formulations``)
+-> solve (``optimizer.solver``) -> plan (``optimizer.plan``) -> reports
+(``optimizer.report``); analyses that re-solve (``optimizer.analysis``) sit
+above the solve, and the command line (``optimizer.cli``) is a thin shell on top.
+
 >>> from optimizer import load_instance, solve
 >>> plan = solve(load_instance("instances/aws-5gw-2026.yaml"))
 >>> plan.status.value
 'optimal'
 """
 
+from .analysis.diagnose import Explanation, explain
+from .analysis.sweep import marginal, sweep
 from .errors import InstanceError, Problem
-from .instance import Instance, load_instance
-from .plan import Plan
-from .solver import Progress, SolveResult, SolveStatus, solve
+from .instance import Factor, Instance, Shift, load_instance
+from .pipeline import solve
+from .plan import Plan, read_plan
+from .solver import Progress, SolveResult, SolveStatus
 
 __all__ = [
+    "Explanation",
+    "Factor",
     "Instance",
     "InstanceError",
     "Plan",
@@ -19,7 +29,12 @@ __all__ = [
     "Progress",
     "SolveResult",
     "SolveStatus",
+    "Shift",
+    "explain",
     "load_instance",
+    "marginal",
+    "read_plan",
     "solve",
+    "sweep",
 ]
 __version__ = "0.1.0"

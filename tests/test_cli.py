@@ -100,7 +100,7 @@ def test_unbounded_exit_code(tmp_path):
 
 
 def test_time_limit_exit_codes(tmp_path):
-    from optimizer.generate import generate_instance
+    from optimizer.instance.generate import generate_instance
 
     f = write_yaml(tmp_path / "big.yaml", generate_instance(30, 10, 15))
     proc = capplan("solve", f, "--time-limit", "0.01", check=Exit.NO_SOLUTION)
@@ -150,7 +150,7 @@ def test_compare(plan_dir, tmp_path):
 
 
 def test_internal_error_has_no_traceback_unless_debug(monkeypatch):
-    import optimizer.solver as solve_mod
+    import optimizer.pipeline as solve_mod
 
     def boom(*a, **k):
         raise RuntimeError("kaboom")

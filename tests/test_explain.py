@@ -8,7 +8,8 @@ import pytest
 from conftest import DEFAULT
 
 from optimizer import SolveStatus, load_instance, solve
-from optimizer.diagnose import binding, explain
+from optimizer.analysis.diagnose import explain
+from optimizer.solver.duals import binding
 
 HERE = Path(__file__).resolve().parent / "instances"
 

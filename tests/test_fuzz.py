@@ -33,7 +33,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optimizer import Instance, InstanceError, load_instance, solve
-from optimizer.generate import generate_instance
 from optimizer.instance import (
     MAX_CHIPS,
     MAX_FILE_BYTES,
@@ -42,6 +41,7 @@ from optimizer.instance import (
     MAX_YAML_NODES,
     YEAR_RANGE,
 )
+from optimizer.instance.generate import generate_instance
 from optimizer.plan import Plan
 from optimizer.solver import SolveStatus
 

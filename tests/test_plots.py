@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pytest
 from conftest import DEFAULT
 
-from optimizer import plots
+from optimizer.report import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

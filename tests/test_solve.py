@@ -9,7 +9,7 @@ from conftest import tiny
 from plan_checker import check_plan
 
 from optimizer import SolveStatus, load_instance, solve
-from optimizer.generate import generate_instance
+from optimizer.instance.generate import generate_instance
 
 
 def test_optimal_tiny_by_hand():

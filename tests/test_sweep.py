@@ -20,7 +20,7 @@ from conftest import DEFAULT, ROOT, tiny
 from plan_checker import check_plan
 
 from optimizer import load_instance, solve
-from optimizer.sweep import (
+from optimizer.analysis.sweep import (
     Factor,
     Shift,
     SweepError,
@@ -32,7 +32,7 @@ from optimizer.sweep import (
     scenarios,
     sweep,
 )
-from optimizer.sweep_plots import heatmap_chart, line_chart, plot_sweep, tornado_chart
+from optimizer.report.sweep_plots import heatmap_chart, line_chart, plot_sweep, tornado_chart
 
 SUPPLY = ROOT / "instances" / "tiny-supply-cap.yaml"
 ENV = {**os.environ, "COLUMNS": "200"}
@@ -150,7 +150,7 @@ def test_random_parameter_changes_in_place_equal_fresh_solves(seed):
     """Generated instances, random factors on two mutable paths at a time, one kept model."""
     import random
 
-    from optimizer.generate import generate_instance
+    from optimizer.instance.generate import generate_instance
 
     rng = random.Random(seed)
     base = load_instance(generate_instance(3, 3, 6, seed=seed))
@@ -370,7 +370,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def test_sweep_charts(serial_table, tmp_path):
-    from optimizer import plots
+    from optimizer.report import plots
 
     fig = heatmap_chart(serial_table, "chips.a.supply_units", "regions.r.max_mw")
     assert fig.axes[0].images and fig.axes[0].get_xlabel() == "regions.r.max_mw (MW)"

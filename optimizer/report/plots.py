@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
-from .plan import Plan, atomic_write  # noqa: E402
+from ..files import atomic_write  # noqa: E402
+from ..plan import Plan  # noqa: E402
 
 FIGSIZE = (12.8, 7.2)  # inches; at DPI 100 a 1280x720 slide image
 DPI = 100

@@ -7,10 +7,10 @@
   sentence with its year, region and amount.  The irreducible infeasible
   subset of the LP relaxation, where HiGHS finds one, names the conflicting
   constraints.
-- :func:`marginals` prices the constraints of a solved plan: the duals of the
-  LP with every integer decision fixed at its optimal value, converted to
-  reporting units.  They are local prices of that fixed-integer LP, not of
-  the MIP; re-solve with a step (``capplan marginal``) for MIP-valid values.
+- :func:`marginals` solves an instance and prices the constraints of its plan
+  (:mod:`optimizer.solver.duals`: the duals of the LP with the discrete
+  decisions fixed, local prices of that LP, not of the MIP; re-solve with a
+  step, ``capplan marginal``, for MIP-valid values).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import pandas as pd
 
 from formulations import build_model
 
-from .instance import Instance
-from .solver import attach
+from ..instance import Instance
+from ..solver import attach
+from ..solver.duals import _key, binding, fixed_lp_marginals, row_names
 
 # families whose rows may be violated in the elastic program, with a weight
 # multiplier: a frontier year with no site at all, and physical facility power,
@@ -53,23 +54,11 @@ class Explanation:
         return "\n".join(lines)
 
 
-def row_names(opt) -> dict[int, tuple[str, object]]:
-    """HiGHS row index -> (constraint family, index) for a persistent Pyomo HiGHS solver."""
-    return {row: (con.parent_component().name, con.index())
-            for con, row in opt._pyomo_con_to_solver_con_map.items()}
-
-
 def _persistent(model):
     opt, _ = attach(model)
     h = opt._solver_model
     h.setOptionValue("output_flag", False)
     return opt, h, row_names(opt)
-
-
-def _key(index) -> tuple:
-    if index is None:
-        return ()
-    return index if isinstance(index, tuple) else (index,)
 
 
 def explain(inst: Instance, *, time_limit: float = 60.0) -> Explanation:
@@ -221,76 +210,6 @@ def _describe(inst: Instance, model, S, family: str, key: tuple, slack: float) -
 
 
 # --------------------------------------------------------------------------- marginals
-
-# family -> (reporting unit, multiplier from "objective units per internal rhs unit")
-def _unit(family: str, S, inst: Instance, key: tuple) -> tuple[str, float]:
-    MU, FU = S.money_usd, S.compute_pflops
-    if family in ("budget", "budget_annual"):
-        return "per +$1B", 1e9 / MU
-    if family in ("ceiling", "region_max", "facility"):
-        return "per +100 MW", 100.0
-    if family == "supply":
-        return "per +1 unit", 1.0
-    if family in ("demand", "training"):
-        return "per +1 PFLOP/s", 1.0 / FU
-    if family == "frontier":
-        return "per +1 PFLOP/s of cluster", 1.0 / FU
-    return "per unit of rhs", 1.0
-
-
-def fixed_lp_marginals(model, opt, *, tol: float = 1e-7) -> pd.DataFrame:
-    """Duals of the plan's LP with blocks and frontier sites fixed, in reporting units.
-
-    The campus blocks k and frontier sites z are fixed at the plan's values
-    and every integrality dropped; the chip units n stay free (continuous).
-    Fixing n as well (HiGHS's ``getFixedLp``) prices the budget and the power
-    caps at zero by construction, since with every purchase fixed no
-    continuous decision can use one more dollar or megawatt; units of 64-144
-    chips are close to continuous, blocks and sites are the discrete choices.
-    """
-    inst, S, factor = model._inst, model.info.scaling, model.info.objective_factor
-    h = opt._solver_model
-    rows = row_names(opt)
-    col = opt._pyomo_var_to_solver_var_map
-    values = h.getSolution().col_value
-    lp = h.getLp()
-    h2 = highspy.Highs()
-    h2.setOptionValue("output_flag", False)
-    h2.passModel(lp)
-    ints = [c for c, t in enumerate(lp.integrality_) if t != highspy.HighsVarType.kContinuous]
-    if ints:
-        h2.changeColsIntegrality(len(ints), ints, [highspy.HighsVarType.kContinuous] * len(ints))
-    fixed = [col[id(v)] for var in (model.k, model.z) for v in var.values()]
-    if fixed:
-        vals = [float(round(values[c])) for c in fixed]
-        h2.changeColsBounds(len(fixed), fixed, vals, vals)
-    h2.run()
-    if h2.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return pd.DataFrame(columns=MARGINAL_COLUMNS)
-    sol = h2.getSolution()
-    out = []
-    for row, (family, index) in rows.items():
-        if family in ("assign", "serve", "frontier_pick"):
-            continue
-        key = _key(index)
-        lo, hi, act = lp.row_lower_[row], lp.row_upper_[row], sol.row_value[row]
-        bound = hi if abs(act - hi) <= abs(act - lo) else lo
-        slack = abs(act - bound)
-        binding = slack <= tol * max(1.0, abs(bound))
-        dual = sol.row_dual[row]
-        unit, mult = _unit(family, S, inst, key)
-        year = next((k for k in key if isinstance(k, int)), None)
-        place = ",".join(str(k) for k in key if not isinstance(k, int))
-        out.append({"family": family, "year": year, "where": place, "binding": binding,
-                    "marginal": dual * factor * mult, "unit": unit})
-    df = pd.DataFrame(out, columns=MARGINAL_COLUMNS)
-    df["marginal"] = df.marginal.where(df.marginal.abs() > 1e-9, 0.0)
-    return df.sort_values(["family", "year", "where"], kind="stable").reset_index(drop=True)
-
-
-MARGINAL_COLUMNS = ["family", "year", "where", "binding", "marginal", "unit"]
-
-
 def marginals(inst: Instance, *, time_limit: float | None = None) -> pd.DataFrame:
     """Solve ``inst`` and return the fixed-integer LP marginals of its optimal plan (``plan.marginals``).
 
@@ -300,16 +219,8 @@ def marginals(inst: Instance, *, time_limit: float | None = None) -> pd.DataFram
     PFLOP/s of demand or training floor).  These are local prices of the LP
     with the integer decisions fixed, not prices of the MIP.
     """
-    from .solver import solve
+    from ..pipeline import solve
 
     return solve(inst, time_limit=time_limit).marginals
-
-
-def binding(marg: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
-    """The binding constraints, largest absolute marginal first."""
-    b = marg[marg.binding].copy()
-    b = b.reindex(b.marginal.abs().sort_values(ascending=False, kind="stable").index)
-    return b.head(top).reset_index(drop=True) if top else b.reset_index(drop=True)
-
 
 __all__ = ["Explanation", "binding", "explain", "fixed_lp_marginals", "marginals"]

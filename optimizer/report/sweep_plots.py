@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
-from .plan import atomic_write
+from ..files import atomic_write
 from .plots import DPI, FIGSIZE, plt
 
 METRIC_LABELS = {

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from .plan import Plan
+from ..plan import Plan
 
 
 def fmt_usd(x: float) -> str:

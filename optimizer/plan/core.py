@@ -1,46 +1,24 @@
-"""The plan a solve reports: the tables of spec model-v1, section 3, and their writers."""
+"""The plan a solve reports: its tables, summary, writers and reader."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import pyomo.environ as pyo
 import yaml
 
-from formulations import HOURS_PER_YEAR
+from ..files import atomic_write
+from ..instance import Instance, load_instance, plain
+from ..solver import SolveResult, SolveStatus
+from .tables import COLUMNS, TABLES, _empty, _extract
 
-from .instance import Instance, load_instance, plain
-from .solver import SolveResult, SolveStatus
-
-TABLES = ("purchases", "fleet", "facilities", "compute", "serving", "spend", "split", "summary")
 FORMATS = ("csv", "parquet", "xlsx", "json")
 INSTANCE_COPY = "instance.yaml"
-
-COLUMNS = {
-    "purchases": ["year", "region", "chip", "units", "chips", "capex_usd"],
-    "fleet": ["year", "region", "chip", "installed", "train", "infer", "idle"],
-    "facilities": ["year", "region", "blocks_started", "capacity_mw", "draw_mw", "max_mw"],
-    "compute": ["year", "region", "train_pflops", "infer_capacity_pflops", "demand_pflops",
-                "served_pflops", "unmet_pflops"],
-    "serving": ["year", "source", "demand_region", "pflops"],
-    "spend": ["year", "chip_capex_usd", "facility_capex_usd", "energy_usd", "opex_usd",
-              "total_usd", "cumulative_usd"],
-    "split": ["year", "train_pflops", "infer_pflops", "training_share"],
-    "summary": ["instance", "objective", "status", "mip_gap", "objective_bound", "total_spend_usd",
-                "budget_used_share", "peak_capacity_mw", "build_seconds", "handoff_seconds",
-                "solve_seconds", "solver", "solver_version", "instance_hash", "message"],
-}
-
-
-def _clean(x: float, tol: float = 1e-9) -> float:
-    return 0.0 if abs(x) < tol else float(x)
 
 
 @dataclass
@@ -85,10 +63,10 @@ class Plan:
         change per unit increase of the constraint's limit), unit (per +$1B,
         per +100 MW, per +1 unit, per +1 PFLOP/s).  Local prices of the
         fixed-integer LP, not of the MIP: moving a limit far enough changes the
-        integer decisions (see :func:`optimizer.diagnose.fixed_lp_marginals`).
+        integer decisions (see :func:`optimizer.solver.duals.fixed_lp_marginals`).
         Empty for a plan read back from disk.
         """
-        from .diagnose import MARGINAL_COLUMNS, fixed_lp_marginals
+        from ..solver.duals import MARGINAL_COLUMNS, fixed_lp_marginals
 
         if getattr(self, "_marginals", None) is None:
             if self.result.handle is None:
@@ -229,126 +207,3 @@ def read_plan(directory: str | os.PathLike) -> Plan:
     plan.summary = plan._summary()
     return plan
 
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write(target: Path, writer) -> Path:
-    """Run ``writer(tmp_path)`` then rename onto ``target``; no partial file survives a crash."""
-    target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; give it the usual permissions
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
-def _empty() -> dict[str, pd.DataFrame]:
-    return {n: pd.DataFrame(columns=COLUMNS[n]) for n in TABLES if n != "summary"}
-
-
-def _extract(inst: Instance, m) -> dict[str, pd.DataFrame]:
-    """Read the solved model into spec-unit tables (index order chip, region, year everywhere)."""
-    S = m.info.scaling
-    FU = S.compute_pflops
-    chips, regions = inst.chips, inst.regions
-    v = pyo.value
-
-    purchases = []
-    for g, r, t in m.N_IDX:
-        units = int(round(m.n[g, r, t].value or 0))
-        if units > 0:
-            n_chips = units * chips[g].chips_per_unit
-            purchases.append((t, r, g, units, n_chips, chips[g].price_usd[t] * n_chips))
-
-    fleet = []
-    for g, r, t in m.X_IDX:
-        u = chips[g].chips_per_unit
-        installed = _clean(v(m.N[g, r, t]) * u)
-        train = _clean((m.xT[g, r, t].value or 0.0) * u)
-        infer = _clean((m.xI[g, r, t].value or 0.0) * u)
-        excess = train + infer - installed
-        if excess > 0:  # within HiGHS's feasibility tolerance: never report more than is installed
-            cut = min(infer, excess)
-            infer, train = infer - cut, max(0.0, train - (excess - cut))
-        if installed > 0 or train > 0 or infer > 0:
-            fleet.append((t, r, g, installed, train, infer, _clean(installed - train - infer, 1e-6)))
-
-    k_set = set(m.K_IDX)
-    facilities, compute = [], []
-    train_by = {}
-    infer_by = {}
-    for g, r, t in m.X_IDX:
-        c = chips[g]
-        train_by[r, t] = train_by.get((r, t), 0.0) + \
-            c.peak_pflops * c.util_train * c.chips_per_unit * (m.xT[g, r, t].value or 0.0)
-        infer_by[r, t] = infer_by.get((r, t), 0.0) + \
-            c.peak_pflops * c.util_infer * c.chips_per_unit * (m.xI[g, r, t].value or 0.0)
-    served = {}
-    for s, d, t in m.Y_IDX:
-        served[d, t] = served.get((d, t), 0.0) + inst.sources(d)[s] * (m.y[s, d, t].value or 0.0) * FU
-    unmet = {(d, t): (m.m[d, t].value or 0.0) * FU for d, t in m.M_IDX}
-    for t in inst.years:
-        for r, reg in regions.items():
-            blocks = int(round(m.k[r, t].value or 0)) if (r, t) in k_set else 0
-            facilities.append((t, r, blocks, _clean(v(m.Cap[r, t])), _clean(v(m.Draw[r, t])),
-                               reg.max_mw[t] if reg.max_mw is not None else math.nan))
-            compute.append((t, r, _clean(train_by.get((r, t), 0.0)), _clean(infer_by.get((r, t), 0.0)),
-                            reg.inference_demand_pflops[t], _clean(served.get((r, t), 0.0)),
-                            _clean(unmet.get((r, t), 0.0))))
-
-    serving = []
-    for s, d, t in m.Y_IDX:
-        p = _clean((m.y[s, d, t].value or 0.0) * FU)
-        if p > 0:
-            serving.append((t, s, d, p))
-
-    df = {
-        "purchases": pd.DataFrame(purchases, columns=COLUMNS["purchases"]),
-        "fleet": pd.DataFrame(fleet, columns=COLUMNS["fleet"]),
-        "facilities": pd.DataFrame(facilities, columns=COLUMNS["facilities"]),
-        "compute": pd.DataFrame(compute, columns=COLUMNS["compute"]),
-        "serving": pd.DataFrame(serving, columns=COLUMNS["serving"]),
-    }
-    for name in ("purchases", "fleet", "serving"):
-        key = {"purchases": ["year", "region", "chip"], "fleet": ["year", "region", "chip"],
-               "serving": ["year", "source", "demand_region"]}[name]
-        df[name] = df[name].sort_values(key, kind="stable").reset_index(drop=True)
-    df["spend"] = _spend_table(inst, df)
-    df["split"] = _split_table(df["compute"])
-    return df
-
-
-def _spend_table(inst: Instance, df) -> pd.DataFrame:
-    """Spend per year recomputed in USD from the plan tables (not from scaled model values)."""
-    rows = []
-    cumulative = 0.0
-    purchases, fleet, fac = df["purchases"], df["fleet"], df["facilities"]
-    for t in inst.years:
-        chip_capex = float(purchases.loc[purchases.year == t, "capex_usd"].sum())
-        ft = fac[fac.year == t]
-        facility = float(sum(inst.regions[r].block_capex_usd[t] * b
-                             for r, b in zip(ft.region, ft.blocks_started)))
-        energy = float(sum(HOURS_PER_YEAR * inst.regions[r].electricity_usd_per_mwh[t] * d
-                           for r, d in zip(ft.region, ft.draw_mw)))
-        fl = fleet[fleet.year == t]
-        opex = float(sum(inst.chips[g].opex_usd_per_chip_year * n for g, n in zip(fl.chip, fl.installed)))
-        total = chip_capex + facility + energy + opex
-        cumulative += total
-        rows.append((t, chip_capex, facility, energy, opex, total, cumulative))
-    return pd.DataFrame(rows, columns=COLUMNS["spend"])
-
-
-def _split_table(compute: pd.DataFrame) -> pd.DataFrame:
-    g = compute.groupby("year", sort=True)[["train_pflops", "infer_capacity_pflops"]].sum()
-    total = g.train_pflops + g.infer_capacity_pflops
-    share = (g.train_pflops / total.where(total > 0)).fillna(0.0)
-    out = pd.DataFrame({"year": g.index, "train_pflops": g.train_pflops.values,
-                        "infer_pflops": g.infer_capacity_pflops.values, "training_share": share.values})
-    return out.reset_index(drop=True)

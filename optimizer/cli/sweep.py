@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .cli import Exit, _load_instance_or_exit, app, err, out
-from .plan import atomic_write
+from ..files import atomic_write
+from .app import Exit, _load_instance_or_exit, app, err, out
 
 SWEEP_HELP = """Solve an instance for many values of some of its parameters; one row per scenario.
 
@@ -84,9 +83,9 @@ def sweep(
                                  "updates; for comparison)."),
     metric: str = typer.Option("objective", "--metric", help="KPI to chart."),
 ) -> None:
-    from .sweep import KPI_COLUMNS, STORE_NAME, SweepError, parse_vary
-    from .sweep import sweep as run
-    from .sweep_plots import plot_sweep
+    from ..analysis.sweep import KPI_COLUMNS, STORE_NAME, SweepError, parse_vary
+    from ..analysis.sweep import sweep as run
+    from ..report.sweep_plots import plot_sweep
 
     try:
         changes = parse_vary(vary)
@@ -198,8 +197,8 @@ def marginal(
     time_limit: float | None = typer.Option(None, "--time-limit", help="Seconds per solve."),
     gap: float = typer.Option(1e-4, "--gap", help="Relative MIP gap per solve."),
 ) -> None:
-    from .sweep import SweepError
-    from .sweep import marginal as run
+    from ..analysis.sweep import SweepError
+    from ..analysis.sweep import marginal as run
 
     inst = _load_instance_or_exit(file)
     try:
@@ -231,5 +230,3 @@ def marginal(
     raise typer.Exit(Exit.OK if ok else Exit.FEASIBLE)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())

@@ -1,22 +1,9 @@
-"""The ``capplan`` command line: a thin shell over the library.
-
-Exit codes (also in ``capplan --help`` and the README):
-
-  0  optimal plan (or, for validate, every file valid)
-  1  internal error (a bug or a solver failure)
-  2  usage error (bad option or argument)
-  3  invalid instance file
-  4  feasible plan, not proven optimal (time limit reached)
-  5  infeasible instance
-  6  unbounded instance
-  7  no plan found before the time limit
-"""
+"""``capplan solve``, ``validate``, ``explain``, ``plot`` and ``compare``."""
 
 from __future__ import annotations
 
 import json
 import sys
-from enum import IntEnum
 from pathlib import Path
 
 import pandas as pd
@@ -24,93 +11,25 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import InstanceError
-from .instance import load_instance
-from .solver import SolveStatus
-
-
-class Exit(IntEnum):
-    OK = 0
-    INTERNAL = 1
-    USAGE = 2
-    INVALID = 3
-    FEASIBLE = 4
-    INFEASIBLE = 5
-    UNBOUNDED = 6
-    NO_SOLUTION = 7
-
-
-STATUS_EXIT = {
-    SolveStatus.OPTIMAL: Exit.OK,
-    SolveStatus.FEASIBLE: Exit.FEASIBLE,
-    SolveStatus.INFEASIBLE: Exit.INFEASIBLE,
-    SolveStatus.UNBOUNDED: Exit.UNBOUNDED,
-    SolveStatus.NO_SOLUTION: Exit.NO_SOLUTION,
-    SolveStatus.ERROR: Exit.INTERNAL,
-}
-
-EXIT_HELP = (
-    "Exit codes: 0 optimal / valid, 1 internal error, 2 usage error, 3 invalid instance, "
-    "4 feasible but not proven optimal (time limit), 5 infeasible, 6 unbounded, "
-    "7 no plan found before the time limit."
+from ..errors import InstanceError
+from ..instance import load_instance
+from ..solver import SolveStatus
+from .app import (
+    EXIT_HELP,
+    STATUS_EXIT,
+    Exit,
+    _load_instance_or_exit,
+    _plan_from,
+    _print_problems,
+    _table,
+    app,
+    err,
+    out,
 )
-
-app = typer.Typer(
-    name="capplan",
-    help="Plan AI compute capacity: chips, datacenter blocks and the training/inference split.\n\n"
-    + EXIT_HELP,
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-
-def _console(stderr: bool = False) -> Console:
-    """Rich on a terminal; plain, wide text when piped (rich honours NO_COLOR itself)."""
-    stream = sys.stderr if stderr else sys.stdout
-    tty = stream.isatty()
-    return Console(stderr=stderr, width=None if tty else 200, no_color=not tty,
-                   highlight=False, emoji=False)
-
-
-out = _console()
-err = _console(stderr=True)
-
-
-def _print_problems(exc: InstanceError) -> None:
-    err.print(f"[bold red]invalid instance[/] {exc.source or ''}: "
-              f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}", highlight=False)
-    for p in exc.problems:
-        err.print(f"  - {p}", highlight=False, markup=False)
-
-
-def _table(df: pd.DataFrame, title: str, money=(), pct=(), ints=()) -> Table:
-    from .report import fmt_usd
-
-    t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
-    for c in df.columns:
-        text = pd.api.types.is_string_dtype(df[c]) or df[c].dtype == object
-        t.add_column(str(c), justify="left" if text else "right")
-    for row in df.itertuples(index=False):
-        cells = []
-        for c, v in zip(df.columns, row):
-            if isinstance(v, str):
-                cells.append(v)
-            elif c in money:
-                cells.append(fmt_usd(v))
-            elif c in pct:
-                cells.append(f"{v:.1%}")
-            elif c == "year":
-                cells.append(str(int(v)))
-            elif c in ints or float(v).is_integer():
-                cells.append(f"{v:,.0f}")
-            else:
-                cells.append(f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}")
-        t.add_row(*cells)
-    return t
 
 
 def _show_plan(plan) -> None:
-    from .report import purchases_by_year, summary_lines, yearly_overview
+    from ..report.text import purchases_by_year, summary_lines, yearly_overview
 
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
@@ -164,14 +83,6 @@ class _ProgressLine:
             f"HiGHS {p.elapsed_seconds:6.1f} s   best plan {inc}   bound {bnd}   gap {gap}"), refresh=True)
 
 
-def _load_instance_or_exit(file: Path):
-    try:
-        return load_instance(file)
-    except InstanceError as exc:
-        _print_problems(exc)
-        raise typer.Exit(Exit.INVALID) from None
-
-
 @app.command(help="Solve an instance and print the plan.\n\n" + EXIT_HELP)
 def solve(
     file: Path = typer.Argument(..., help="Instance YAML file."),
@@ -186,8 +97,8 @@ def solve(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the status line."),
     stats: bool = typer.Option(False, "--stats", help="Print the coefficient ranges of the matrix HiGHS sees."),
 ) -> None:
-    from .plan import FORMATS
-    from .solver import solve as run
+    from .. import pipeline
+    from ..plan import FORMATS
 
     formats = [f.strip() for f in fmt.split(",") if f.strip()]
     unknown = [f for f in formats if f not in FORMATS]
@@ -198,9 +109,9 @@ def solve(
     live = err.is_terminal and not (log or quiet or as_json)
     if live:
         with _ProgressLine() as line:
-            plan = run(inst, time_limit=time_limit, mip_gap=gap, threads=threads, progress=line)
+            plan = pipeline.solve(inst, time_limit=time_limit, mip_gap=gap, threads=threads, progress=line)
     else:
-        plan = run(inst, time_limit=time_limit, mip_gap=gap, threads=threads, log=log)
+        plan = pipeline.solve(inst, time_limit=time_limit, mip_gap=gap, threads=threads, log=log)
     if out_dir is not None and plan.status.has_plan:
         plan.write(out_dir, formats)
     if as_json:
@@ -213,7 +124,7 @@ def solve(
         if plan.status.has_plan:
             _show_binding(plan)
         if plan.status is SolveStatus.INFEASIBLE:
-            from .diagnose import explain
+            from ..analysis.diagnose import explain
 
             out.print()
             out.print(str(explain(inst)), markup=False)
@@ -225,7 +136,7 @@ def solve(
 
 
 def _show_binding(plan, top: int = 8) -> None:
-    from .diagnose import binding
+    from ..solver.duals import binding
 
     b = binding(plan.marginals, top)
     if len(b):
@@ -246,29 +157,11 @@ def _show_stats(plan) -> None:
 @app.command()
 def explain(file: Path = typer.Argument(..., help="Instance YAML file.")) -> None:
     """Say why an instance is infeasible, in its own terms (years, regions, amounts)."""
-    from .diagnose import explain as run
+    from ..analysis.diagnose import explain as run
 
     result = run(_load_instance_or_exit(file))
     out.print(str(result), markup=False)
     raise typer.Exit(Exit.OK if result.feasible else Exit.INFEASIBLE)
-
-
-def _plan_from(path: Path):
-    """A plan directory (written with --out) is read; an instance file is solved."""
-    from .plan import read_plan
-    from .solver import solve as run
-
-    if path.is_dir():
-        try:
-            return read_plan(path)
-        except FileNotFoundError as exc:
-            err.print(str(exc))
-            raise typer.Exit(Exit.USAGE) from None
-    plan = run(_load_instance_or_exit(path))
-    if not plan.status.has_plan:
-        err.print(f"{path}: {plan.status.value}: {plan.message}")
-        raise typer.Exit(STATUS_EXIT[plan.status])
-    return plan
 
 
 @app.command()
@@ -277,7 +170,7 @@ def plot(
     out_dir: Path = typer.Option(Path("charts"), "--out", help="Directory for the PNG charts."),
 ) -> None:
     """Draw slide-ready PNG charts of a plan: fleet, capacity, spend, split, purchases."""
-    from .plots import plot_plan
+    from ..report.plots import plot_plan
 
     paths = plot_plan(_plan_from(source), out_dir)
     for p in paths:
@@ -291,7 +184,7 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print the tables as one JSON document."),
 ) -> None:
     """Show what changed between two plans: purchases, capacity, spend and split."""
-    from .report import compare_plans
+    from ..report.text import compare_plans
 
     tables = compare_plans(_plan_from(plan_a), _plan_from(plan_b))
     if as_json:
@@ -324,24 +217,3 @@ def validate(files: list[Path] = typer.Argument(..., help="Instance YAML files."
     raise typer.Exit(Exit.INVALID if bad else Exit.OK)
 
 
-def main() -> None:
-    debug = "--debug" in sys.argv
-    if debug:
-        sys.argv.remove("--debug")
-    try:
-        app()
-    except SystemExit:
-        raise
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-    except Exception as exc:  # never a traceback for users unless --debug
-        if debug:
-            raise
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
-                  "Run again with --debug for the traceback, and please report it.", highlight=False)
-        sys.exit(Exit.INTERNAL)
-
-
-# Commands defined in their own modules register themselves on `app` when imported.
-from . import cli_sweep  # noqa: E402,F401

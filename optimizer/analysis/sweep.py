@@ -26,11 +26,10 @@ import itertools
 import json
 import math
 import os
-import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -40,8 +39,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InstanceError
-from .instance import Instance, parse_instance, plain
+from ..errors import InstanceError
+from ..instance import Instance, parse_instance, plain
+from ..instance.changes import (
+    ChangeError,
+    Factor,
+    Shift,
+    Value,
+    _add,
+    _get,
+    concrete_changes,
+    parse_values,  # noqa: F401  (re-exported: the sweep API reads values from text)
+    parse_vary,  # noqa: F401
+    value_label,
+    value_number,
+)
 
 STORE_NAME = "sweep.sqlite"
 
@@ -53,190 +65,7 @@ KPI_COLUMNS = [
 TIMING_COLUMNS = ["path", "build_seconds", "handoff_seconds", "solve_seconds", "seconds", "message"]
 
 
-class SweepError(ValueError):
-    """A sweep that cannot start: a bad path, value or store (each named in the message)."""
-
-
-# --------------------------------------------------------------------------- values
-
-
-@dataclass(frozen=True)
-class Factor:
-    """Scale the value at a path (every year of a series) by ``value``."""
-
-    value: float
-
-    def __str__(self) -> str:
-        return f"x{self.value:g}"
-
-
-@dataclass(frozen=True)
-class Shift:
-    """Add ``years`` to an integer year at a path (an availability year)."""
-
-    years: int
-
-    def __str__(self) -> str:
-        return f"{self.years:+d}y"
-
-
-Value = float | int | str | Factor | Shift
-
-
-def parse_values(text: str) -> list[Value]:
-    """Values of ``--vary PATH=VALUES``.
-
-    ``60e9,80e9,100e9`` (a list), ``50e9:150e9:11`` (11 evenly spaced values
-    from 50e9 to 150e9), ``x0.8,x1,x1.2`` (factors), ``+0y,+1y,+2y`` (year
-    shifts); a word that is not a number is kept as text (``min_cost``).
-    """
-    text = text.strip()
-    if not text:
-        raise SweepError("no values given")
-    if text.count(":") == 2 and "," not in text:
-        a, b, n = (p.strip() for p in text.split(":"))
-        try:
-            lo, hi, count = float(a), float(b), int(n)
-        except ValueError:
-            raise SweepError(f"range {text!r} must be START:STOP:COUNT, such as 50e9:150e9:11") from None
-        if count < 1:
-            raise SweepError(f"range {text!r}: COUNT must be at least 1")
-        return [_tidy(v) for v in np.linspace(lo, hi, count)] if count > 1 else [_tidy(lo)]
-    out: list[Value] = []
-    for token in (t.strip() for t in text.split(",")):
-        if not token:
-            raise SweepError(f"empty value in {text!r}")
-        if token[0] in "xX*" and _is_number(token[1:]):
-            out.append(Factor(float(token[1:])))
-        elif re.fullmatch(r"[+-]\d+y", token):
-            out.append(Shift(int(token[:-1])))
-        elif _is_number(token):
-            out.append(_tidy(float(token)) if any(c in token for c in ".eE") else int(token))
-        else:
-            out.append(token)
-    return out
-
-
-def parse_vary(items: Iterable[str]) -> dict[str, list[Value]]:
-    """``["budget.total_usd=60e9,80e9", ...]`` -> ``{"budget.total_usd": [60e9, 80e9], ...}``."""
-    vary: dict[str, list[Value]] = {}
-    for item in items:
-        path, sep, values = item.partition("=")
-        if not sep or not path.strip():
-            raise SweepError(f"--vary {item!r}: expected PATH=VALUES, such as budget.total_usd=60e9,80e9")
-        try:
-            vary[path.strip()] = parse_values(values)
-        except SweepError as exc:
-            raise SweepError(f"--vary {path.strip()}: {exc}") from None
-    return vary
-
-
-def _is_number(token: str) -> bool:
-    try:
-        return math.isfinite(float(token))
-    except ValueError:
-        return False
-
-
-def _tidy(v: float) -> float:
-    return float(f"{v:.12g}")
-
-
-def value_label(v: Value) -> str:
-    return str(v) if isinstance(v, (Factor, Shift)) else f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def value_number(v: Value) -> float:
-    """The number a value is plotted at: the factor, the shift in years, or the value itself."""
-    if isinstance(v, Factor):
-        return v.value
-    if isinstance(v, Shift):
-        return float(v.years)
-    return float(v) if isinstance(v, (int, float)) else math.nan
-
-
-# --------------------------------------------------------------------------- changes
-
-
-def _get(raw: Mapping, path: str):
-    node: Any = raw
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
-
-
-_MISSING = object()
-
-
-def concrete_changes(base: Instance, changes: Mapping[str, Value]) -> dict[str, Any]:
-    """Turn factors and shifts into the absolute values :meth:`Instance.with_changes` takes."""
-    out = {}
-    for path, v in changes.items():
-        if isinstance(v, Factor):
-            out[path] = _scale(_get(base.raw, path), path, v.value)
-        elif isinstance(v, Shift):
-            cur = _get(base.raw, path)
-            if isinstance(cur, str) and cur.strip().lstrip("+-").isdigit():
-                cur = int(cur)
-            if isinstance(cur, bool) or not isinstance(cur, int):
-                raise SweepError(f"{path}: a shift ({v}) needs an integer year at the path, "
-                                 f"got {'nothing' if cur is _MISSING else repr(cur)}")
-            out[path] = cur + v.years
-        else:
-            out[path] = v
-    return out
-
-
-def _numeric(x):
-    """A raw value as a number where it is one (YAML reads ``100e9`` as text; the loader accepts it)."""
-    if isinstance(x, str):
-        try:
-            return float(x.strip())
-        except ValueError:
-            return x
-    return x
-
-
-def _scale(cur, path: str, f: float):
-    cur = _numeric(cur)
-    if cur is _MISSING or cur is None:
-        raise SweepError(f"{path}: a factor needs a value at the path to scale, and the instance has none")
-    if isinstance(cur, bool):
-        raise SweepError(f"{path}: cannot scale {cur!r}")
-    if isinstance(cur, (int, float)):
-        return cur * f
-    if isinstance(cur, Mapping):
-        try:
-            if "start" in cur:  # growth form: scaling the start scales every year
-                return {**cur, "start": _numeric(cur["start"]) * f}
-            return {k: _numeric(x) * f for k, x in cur.items()}
-        except TypeError:
-            raise SweepError(f"{path}: cannot scale {cur!r}") from None
-    raise SweepError(f"{path}: cannot scale {type(cur).__name__} {cur!r}")
-
-
-def _add(cur, path: str, step: float, years: Sequence[int]):
-    """The value at a path moved by ``step`` in every year (marginal values)."""
-    cur = _numeric(cur)
-    if cur is _MISSING or cur is None:
-        raise SweepError(f"{path}: the instance has no value there to move")
-    if isinstance(cur, bool):
-        raise SweepError(f"{path}: cannot move {cur!r}")
-    if isinstance(cur, int) and float(step).is_integer():
-        return cur + int(step)
-    if isinstance(cur, (int, float)):
-        return cur + step
-    if isinstance(cur, Mapping):
-        try:
-            if "start" in cur:  # growth form: write it out year by year, then move every year
-                v0, g = float(cur["start"]), float(cur["growth"])
-                return {t: v0 * (1 + g) ** (t - years[0]) + step for t in years}
-            return {k: float(x) + step for k, x in cur.items()}
-        except (TypeError, ValueError):
-            raise SweepError(f"{path}: cannot move {cur!r}") from None
-    raise SweepError(f"{path}: cannot move {type(cur).__name__} {cur!r}")
+SweepError = ChangeError  # one error type for bad paths and values, wherever they are given
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -296,8 +125,8 @@ class Worker:
         """Solve ``inst``, in place when the kept model allows it; returns (plan, how)."""
         from formulations.model import build_model, structure_key, update_model
 
-        from .plan import Plan
-        from .solver import attach, run_model
+        from ..plan import Plan
+        from ..solver import attach, run_model
 
         key = structure_key(inst) if self.in_place else None
         if self.in_place and self.model is not None and key == self.key:

@@ -1,74 +1,16 @@
-"""Solving a built model with HiGHS and turning the outcome into a typed result."""
+"""Solving a built model with HiGHS (through Pyomo's persistent interface) and reading the outcome."""
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import highspy
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
-from formulations import build_model
-
-from .instance import Instance
-
-
-class SolveStatus(str, enum.Enum):
-    """What the solver established, never more.
-
-    OPTIMAL      proven optimal within the requested relative gap
-    FEASIBLE     a plan was found but optimality was not proven (time limit); see the gap
-    NO_SOLUTION  the solver stopped (time limit) before finding any plan
-    INFEASIBLE   no plan satisfies the instance
-    UNBOUNDED    the objective can grow without limit (a missing budget or ceiling)
-    ERROR        the solver failed
-    """
-
-    OPTIMAL = "optimal"
-    FEASIBLE = "feasible"
-    NO_SOLUTION = "no_solution"
-    INFEASIBLE = "infeasible"
-    UNBOUNDED = "unbounded"
-    ERROR = "error"
-
-    @property
-    def has_plan(self) -> bool:
-        return self in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A progress report from a running solve, in spec objective units."""
-
-    elapsed_seconds: float
-    incumbent: float | None
-    bound: float | None
-    gap: float | None
-
-
-@dataclass
-class SolveResult:
-    status: SolveStatus
-    message: str
-    objective: float | None  # spec units, of the loaded plan
-    bound: float | None  # spec units
-    mip_gap: float | None
-    build_seconds: float
-    handoff_seconds: float
-    solve_seconds: float
-    solver: str
-    solver_version: str
-    rows: int = 0
-    columns: int = 0
-    integers: int = 0
-    nonzeros: int = 0
-    ranges: dict = field(default_factory=dict)  # coefficient ranges of the matrix HiGHS sees
-    # the solved model and the HiGHS object holding it, for marginals (not serialised)
-    handle: object = field(default=None, repr=False, compare=False)
+from .result import Progress, SolveResult, SolveStatus
 
 
 def coefficient_ranges(lp) -> dict[str, tuple[float, float]]:
@@ -318,32 +260,3 @@ def _round_integers(model) -> None:
             if v.value is not None and v.value < 0:
                 v.set_value(0.0, skip_validation=True)
 
-
-def solve(
-    instance: Instance,
-    *,
-    time_limit: float | None = None,
-    mip_gap: float = 1e-4,
-    threads: int | None = None,
-    log: bool = False,
-    progress: Callable[[Progress], None] | None = None,
-    warm_start: bool = True,
-):
-    """Build, solve and report the plan of an instance.
-
-    Returns a :class:`~optimizer.plan.Plan` whatever the outcome: check
-    ``plan.status`` (a :class:`SolveStatus`).  A time-limited solve returns its
-    best plan with ``plan.mip_gap`` and status ``FEASIBLE``, never ``OPTIMAL``.
-
-    >>> plan = solve(load_instance("instances/tiny-supply-cap.yaml"))
-    >>> plan.status
-    <SolveStatus.OPTIMAL: 'optimal'>
-    """
-    from .plan import Plan
-
-    t0 = time.perf_counter()
-    model = build_model(instance)
-    build_seconds = time.perf_counter() - t0
-    result = run_model(model, time_limit=time_limit, mip_gap=mip_gap, threads=threads, log=log,
-                       progress=progress, build_seconds=build_seconds, warm_start=warm_start)
-    return Plan.from_model(instance, model, result)

@@ -1,0 +1,1 @@
+"""Analyses above the solve: each re-solves instances (sweeps, marginal values, explanations)."""

@@ -1,0 +1,145 @@
+"""The ``capplan`` application: exit codes, consoles and the helpers every command shares.
+
+The exit codes are listed in :mod:`optimizer.cli` (and ``capplan --help``).
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import IntEnum
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import InstanceError
+from ..instance import load_instance
+from ..solver import SolveStatus
+
+
+class Exit(IntEnum):
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    INVALID = 3
+    FEASIBLE = 4
+    INFEASIBLE = 5
+    UNBOUNDED = 6
+    NO_SOLUTION = 7
+
+
+STATUS_EXIT = {
+    SolveStatus.OPTIMAL: Exit.OK,
+    SolveStatus.FEASIBLE: Exit.FEASIBLE,
+    SolveStatus.INFEASIBLE: Exit.INFEASIBLE,
+    SolveStatus.UNBOUNDED: Exit.UNBOUNDED,
+    SolveStatus.NO_SOLUTION: Exit.NO_SOLUTION,
+    SolveStatus.ERROR: Exit.INTERNAL,
+}
+
+EXIT_HELP = (
+    "Exit codes: 0 optimal / valid, 1 internal error, 2 usage error, 3 invalid instance, "
+    "4 feasible but not proven optimal (time limit), 5 infeasible, 6 unbounded, "
+    "7 no plan found before the time limit."
+)
+
+app = typer.Typer(
+    name="capplan",
+    help="Plan AI compute capacity: chips, datacenter blocks and the training/inference split.\n\n"
+    + EXIT_HELP,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+def _console(stderr: bool = False) -> Console:
+    """Rich on a terminal; plain, wide text when piped (rich honours NO_COLOR itself)."""
+    stream = sys.stderr if stderr else sys.stdout
+    tty = stream.isatty()
+    return Console(stderr=stderr, width=None if tty else 200, no_color=not tty,
+                   highlight=False, emoji=False)
+
+
+out = _console()
+err = _console(stderr=True)
+
+
+def _print_problems(exc: InstanceError) -> None:
+    err.print(f"[bold red]invalid instance[/] {exc.source or ''}: "
+              f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}", highlight=False)
+    for p in exc.problems:
+        err.print(f"  - {p}", highlight=False, markup=False)
+
+
+def _table(df: pd.DataFrame, title: str, money=(), pct=(), ints=()) -> Table:
+    from ..report.text import fmt_usd
+
+    t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    for c in df.columns:
+        text = pd.api.types.is_string_dtype(df[c]) or df[c].dtype == object
+        t.add_column(str(c), justify="left" if text else "right")
+    for row in df.itertuples(index=False):
+        cells = []
+        for c, v in zip(df.columns, row):
+            if isinstance(v, str):
+                cells.append(v)
+            elif c in money:
+                cells.append(fmt_usd(v))
+            elif c in pct:
+                cells.append(f"{v:.1%}")
+            elif c == "year":
+                cells.append(str(int(v)))
+            elif c in ints or float(v).is_integer():
+                cells.append(f"{v:,.0f}")
+            else:
+                cells.append(f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}")
+        t.add_row(*cells)
+    return t
+
+
+def _load_instance_or_exit(file: Path):
+    try:
+        return load_instance(file)
+    except InstanceError as exc:
+        _print_problems(exc)
+        raise typer.Exit(Exit.INVALID) from None
+
+
+def _plan_from(path: Path):
+    """A plan directory (written with --out) is read; an instance file is solved."""
+    from .. import pipeline
+    from ..plan import read_plan
+
+    if path.is_dir():
+        try:
+            return read_plan(path)
+        except FileNotFoundError as exc:
+            err.print(str(exc))
+            raise typer.Exit(Exit.USAGE) from None
+    plan = pipeline.solve(_load_instance_or_exit(path))
+    if not plan.status.has_plan:
+        err.print(f"{path}: {plan.status.value}: {plan.message}")
+        raise typer.Exit(STATUS_EXIT[plan.status])
+    return plan
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    try:
+        app()
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # never a traceback for users unless --debug
+        if debug:
+            raise
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+                  "Run again with --debug for the traceback, and please report it.", highlight=False)
+        sys.exit(Exit.INTERNAL)
+

@@ -1,0 +1,129 @@
+"""Loading and validating instance files (spec model-v1, section 1).
+
+The boundary of capplan: a YAML file or a mapping goes in, a frozen
+:class:`Instance` with every series resolved per horizon year comes out, or an
+:class:`InstanceError` listing every problem with its key path.  Past this
+package the data is trusted.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InstanceError, Problem
+from .changes import set_path
+from .data import Budget, Chip, Objective, Power, Region, Training, _freeze, canonical_json, plain
+from .limits import MAX_FILE_BYTES
+from .loader import parse_yaml
+from .validate import validate_raw
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A validated, immutable planning instance.
+
+    Every series is resolved to a read-only ``{year: value}`` mapping covering
+    each horizon year.  ``raw`` keeps the mapping it was built from, so that
+    :meth:`with_changes` can re-validate a modified copy.
+    """
+
+    name: str
+    description: str
+    start: int
+    end: int
+    discount_rate: float
+    budget: Budget
+    power: Power
+    objective: Objective
+    training: Training
+    regions: Mapping[str, Region]
+    chips: Mapping[str, Chip]
+    serving: Mapping[str, Mapping[str, float]]
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    source: str | None = field(default=None, compare=False)
+
+    @property
+    def years(self) -> tuple[int, ...]:
+        return tuple(range(self.start, self.end + 1))
+
+    def delta(self, year: int) -> float:
+        """Discount weight (1+rho)^-(t-start)."""
+        return (1.0 + self.discount_rate) ** -(year - self.start)
+
+    def sources(self, demand_region: str) -> Mapping[str, float]:
+        """Allowed source regions of a demand region with their efficiency."""
+        return self.serving.get(demand_region, {demand_region: 1.0})
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the canonical JSON form of the instance data."""
+        return hashlib.sha256(canonical_json(self.raw).encode()).hexdigest()
+
+    def with_changes(self, changes: Mapping[str, Any]) -> Instance:
+        """A re-validated copy with values replaced at dotted key paths.
+
+        >>> inst.with_changes({"budget.total_usd": 80e9, "regions.eu-west.max_mw": 900})
+
+        A value of ``None`` removes the key (back to its default).  Missing
+        intermediate sections are created.
+        """
+        raw = plain(self.raw)
+        problems = []
+        for path, value in changes.items():
+            err = set_path(raw, path, value)
+            if err:
+                problems.append(Problem(path, err))
+        if problems:
+            raise InstanceError(problems, self.source)
+        return parse_instance(raw, source=self.source)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_instance(source: str | os.PathLike | Mapping[str, Any]) -> Instance:
+    """Load and validate an instance from a YAML file path or a mapping.
+
+    Raises :class:`InstanceError` listing every problem, each with its key path.
+
+    >>> inst = load_instance("instances/aws-5gw-2026.yaml")
+    >>> inst.years[0], inst.years[-1]
+    (2026, 2035)
+    """
+    if isinstance(source, Mapping):
+        return parse_instance(copy.deepcopy(dict(source)), source=None)
+    path = Path(source)
+    name = str(source)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InstanceError([Problem("", f"cannot read file: {exc.strerror}")], name) from None
+    if path.is_dir():
+        raise InstanceError([Problem("", "is a directory, not an instance file")], name)
+    if size > MAX_FILE_BYTES:
+        raise InstanceError(
+            [Problem("", f"file is {size:,} bytes, above the limit of {MAX_FILE_BYTES:,}")], name
+        )
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InstanceError([Problem("", f"line {line}: file is not valid UTF-8 text")], name) from None
+    raw = parse_yaml(text, name)
+    return parse_instance(raw, source=name)
+
+
+
+def parse_instance(raw: dict, source: str | None = None) -> Instance:
+    """Validate a raw mapping (as read from YAML) into an :class:`Instance`."""
+    fields, problems = validate_raw(raw)
+    if problems:
+        raise InstanceError(problems, source)
+    return Instance(**fields, raw=_freeze(raw), source=source)

@@ -1,0 +1,60 @@
+"""What a solve established, as typed values: never strings to compare."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class SolveStatus(str, enum.Enum):
+    """What the solver established, never more.
+
+    OPTIMAL      proven optimal within the requested relative gap
+    FEASIBLE     a plan was found but optimality was not proven (time limit); see the gap
+    NO_SOLUTION  the solver stopped (time limit) before finding any plan
+    INFEASIBLE   no plan satisfies the instance
+    UNBOUNDED    the objective can grow without limit (a missing budget or ceiling)
+    ERROR        the solver failed
+    """
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    NO_SOLUTION = "no_solution"
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    ERROR = "error"
+
+    @property
+    def has_plan(self) -> bool:
+        return self in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report from a running solve, in spec objective units."""
+
+    elapsed_seconds: float
+    incumbent: float | None
+    bound: float | None
+    gap: float | None
+
+
+@dataclass
+class SolveResult:
+    status: SolveStatus
+    message: str
+    objective: float | None  # spec units, of the loaded plan
+    bound: float | None  # spec units
+    mip_gap: float | None
+    build_seconds: float
+    handoff_seconds: float
+    solve_seconds: float
+    solver: str
+    solver_version: str
+    rows: int = 0
+    columns: int = 0
+    integers: int = 0
+    nonzeros: int = 0
+    ranges: dict = field(default_factory=dict)  # coefficient ranges of the matrix HiGHS sees
+    # the solved model and the HiGHS object holding it, for marginals (not serialised)
+    handle: object = field(default=None, repr=False, compare=False)
