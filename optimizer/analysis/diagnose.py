@@ -22,10 +22,11 @@ import highspy
 import pandas as pd
 
 from formulations import build_model
+from formulations.model import row_label, split_index
 
 from ..instance import Instance
 from ..solver import attach
-from ..solver.duals import _key, binding, fixed_lp_marginals, row_names
+from ..solver.duals import binding, fixed_lp_marginals, row_names
 
 # families whose rows may be violated in the elastic program, with a weight
 # multiplier: a frontier year with no site at all, and physical facility power,
@@ -80,7 +81,7 @@ def explain(inst: Instance, *, time_limit: float = 60.0) -> Explanation:
     else:
         return Explanation(False, pd.DataFrame(columns=["family", "key", "amount", "unit", "message"]),
                            _iis(model), ["no explanation found within the time limit"])
-    records = [_describe(inst, model, S, family, _key(index), amount) for family, index, amount in found]
+    records = [_describe(model, S, family, index, amount) for family, index, amount in found]
     records.sort(key=lambda r: (str(r["family"]), str(r["key"])))
     df = pd.DataFrame(records, columns=["family", "key", "amount", "unit", "message"])
     if df.empty:
@@ -106,7 +107,8 @@ def _elastic(model, families: dict[str, float], time_limit: float):
                 continue
             scale = abs(bound)
             if family == "frontier":  # rows read f*eta*u*xT - C z >= 0: measure against C
-                scale = model._inst.training.frontier_cluster_pflops[index[2]] / model.info.scaling.compute_pflops
+                g, r, t, v = index
+                scale = model._tree.data(v).training.frontier_cluster_pflops[t] / model.info.scaling.compute_pflops
             weight = families[family] / max(1.0, scale)
             h.addCol(weight, 0.0, highspy.kHighsInf, 1, [row], [sign])
             slacks[h.getNumCol() - 1] = (row, family, index)
@@ -138,18 +140,31 @@ def _iis(model) -> list[str]:
     names = []
     for row in getattr(iis, "row_index_", []):
         family, index = rows.get(row, ("?", None))
-        key = _key(index)
-        names.append(f"{family}[{','.join(map(str, key))}]" if key else family)
+        names.append(row_label(model, family, index))
     return names
 
 
-def _describe(inst: Instance, model, S, family: str, key: tuple, slack: float) -> dict:
-    """A violated requirement as a sentence with year, region and amount."""
+def _describe(model, S, family: str, index, slack: float) -> dict:
+    """A violated requirement as a sentence with year, region and amount (and the node of a tree)."""
     FU, MU = S.compute_pflops, S.money_usd
+    tree = model._tree
+    key, node = split_index(model, family, index)
+    if family == "budget":  # one row per scenario: that scenario's data
+        inst = tree.scenario(index).instance
+        where = "" if tree.trivial else f" in scenario {index}"
+    else:
+        raw_node = index[-1] if isinstance(index, tuple) else ""
+        inst = tree.data(raw_node)
+        where = ""
+    key = tuple(key)
+    label = key + ((f"@{node or 'root'}",) if node is not None else ())
 
     def rec(amount, unit, message):
-        return {"family": family, "key": ",".join(map(str, key)), "amount": amount, "unit": unit,
+        return {"family": family, "key": ",".join(map(str, label)), "amount": amount, "unit": unit,
                 "message": message}
+
+    def when(t):
+        return tree.label(t, index[-1])
 
     if family == "demand":
         d, t = key
@@ -157,56 +172,56 @@ def _describe(inst: Instance, model, S, family: str, key: tuple, slack: float) -
         need = inst.regions[d].inference_demand_pflops[t]
         sources = ", ".join(f"{s} ({e:g})" for s, e in inst.sources(d).items())
         return rec(short, "PFLOP/s",
-                   f"{t}: inference demand in {d} needs {need:,.0f} PFLOP/s, but {d}'s allowed sources "
+                   f"{when(t)}: inference demand in {d} needs {need:,.0f} PFLOP/s, but {d}'s allowed sources "
                    f"[{sources}] can serve at most {need - short:,.0f} PFLOP/s within the instance's limits "
                    f"→ short by {short:,.0f} PFLOP/s")
     if family == "training":
         (t,) = key
         short = slack * FU
         floor = inst.training.min_pflops[t]
-        return rec(short, "PFLOP/s", f"{t}: the training floor of {floor:,.0f} PFLOP/s can be met only up to "
+        return rec(short, "PFLOP/s", f"{when(t)}: the training floor of {floor:,.0f} PFLOP/s can be met only up to "
                    f"{floor - short:,.0f} PFLOP/s → short by {short:,.0f} PFLOP/s")
     if family == "frontier":
         g, r, t = key
         short = slack * FU
         c = inst.training.frontier_cluster_pflops[t]
-        return rec(short, "PFLOP/s", f"{t}: the frontier cluster needs {c:,.0f} PFLOP/s at one site; the best "
+        return rec(short, "PFLOP/s", f"{when(t)}: the frontier cluster needs {c:,.0f} PFLOP/s at one site; the best "
                    f"site ({g} in {r}) reaches {c - short:,.0f} PFLOP/s → short by {short:,.0f} PFLOP/s")
     if family == "frontier_pick":
         (t,) = key
         c = inst.training.frontier_cluster_pflops[t]
-        return rec(slack, "sites", f"{t}: no site (one chip generation in one region) can reach the "
+        return rec(slack, "sites", f"{when(t)}: no site (one chip generation in one region) can reach the "
                    f"frontier cluster of {c:,.0f} PFLOP/s")
     if family == "budget":
         over = slack * MU
         b = inst.budget.total_usd
-        return rec(over, "USD", f"budget: meeting the other requirements costs at least ${(b + over) / 1e9:,.2f}B, "
-                   f"above the ${b / 1e9:,.2f}B total budget → over by ${over / 1e9:,.2f}B")
+        return rec(over, "USD", f"budget{where}: meeting the other requirements costs at least "
+                   f"${(b + over) / 1e9:,.2f}B, above the ${b / 1e9:,.2f}B total budget → over by ${over / 1e9:,.2f}B")
     if family == "budget_annual":
         (t,) = key
         over = slack * MU
         a = inst.budget.annual_max_usd[t]
-        return rec(over, "USD", f"{t}: spend must reach ${(a + over) / 1e9:,.2f}B, above the annual cap of "
+        return rec(over, "USD", f"{when(t)}: spend must reach ${(a + over) / 1e9:,.2f}B, above the annual cap of "
                    f"${a / 1e9:,.2f}B → over by ${over / 1e9:,.2f}B")
     if family == "ceiling":
         (t,) = key
         p = inst.power.ceiling_mw[t]
-        return rec(slack, "MW", f"{t}: the plan needs {p + slack:,.0f} MW of facilities in all regions, above "
+        return rec(slack, "MW", f"{when(t)}: the plan needs {p + slack:,.0f} MW of facilities in all regions, above "
                    f"the power ceiling of {p:,.0f} MW → over by {slack:,.0f} MW")
     if family == "region_max":
         r, t = key
         mx = inst.regions[r].max_mw[t]
-        return rec(slack, "MW", f"{t}: {r} needs {mx + slack:,.0f} MW of facilities, above its maximum of "
+        return rec(slack, "MW", f"{when(t)}: {r} needs {mx + slack:,.0f} MW of facilities, above its maximum of "
                    f"{mx:,.0f} MW → over by {slack:,.0f} MW")
     if family == "supply":
         g, t = key
         cap = inst.chips[g].supply_units[t]
-        return rec(slack, "units", f"{t}: the plan needs {cap + slack:,.0f} units of {g}, above the supply cap "
+        return rec(slack, "units", f"{when(t)}: the plan needs {cap + slack:,.0f} units of {g}, above the supply cap "
                    f"of {cap:,.0f} units → over by {slack:,.0f} units")
     if family == "facility":
         r, t = key
-        return rec(slack, "MW", f"{t}: chips in {r} draw {slack:,.1f} MW more than its facilities can supply")
-    return rec(slack, "", f"{family}[{key}] violated by {slack:g}")
+        return rec(slack, "MW", f"{when(t)}: chips in {r} draw {slack:,.1f} MW more than its facilities can supply")
+    return rec(slack, "", f"{row_label(model, family, index)} violated by {slack:g}")
 
 
 # --------------------------------------------------------------------------- marginals

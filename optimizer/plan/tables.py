@@ -33,31 +33,43 @@ def _clean(x: float, tol: float = 1e-9) -> float:
     return 0.0 if abs(x) < tol else float(x)
 
 
-
 def _empty() -> dict[str, pd.DataFrame]:
     return {n: pd.DataFrame(columns=COLUMNS[n]) for n in TABLES if n != "summary"}
 
 
-def _extract(inst: Instance, m) -> dict[str, pd.DataFrame]:
-    """Read the solved model into spec-unit tables (index order chip, region, year everywhere)."""
+def _extract(inst: Instance, m, path: dict[int, str] | None = None) -> dict[str, pd.DataFrame]:
+    """Read the solved model into spec-unit tables (index order chip, region, year everywhere).
+
+    ``path`` is the scenario's node in each year (the root node every year for
+    a v1 instance); ``inst`` is that scenario's own instance.
+    """
     S = m.info.scaling
     FU = S.compute_pflops
     chips, regions = inst.chips, inst.regions
     v = pyo.value
+    path = path or {t: "" for t in inst.years}
+
+    def on(i):  # an index (..., year, node) on the scenario's path
+        return path[i[-2]] == i[-1]
 
     purchases = []
-    for g, r, t in m.N_IDX:
-        units = int(round(m.n[g, r, t].value or 0))
+    for i in m.N_IDX:
+        if not on(i):
+            continue
+        g, r, t, _ = i
+        units = int(round(m.n[i].value or 0))
         if units > 0:
             n_chips = units * chips[g].chips_per_unit
             purchases.append((t, r, g, units, n_chips, chips[g].price_usd[t] * n_chips))
 
     fleet = []
-    for g, r, t in m.X_IDX:
+    x_on = [i for i in m.X_IDX if on(i)]
+    for i in x_on:
+        g, r, t, _ = i
         u = chips[g].chips_per_unit
-        installed = _clean(v(m.N[g, r, t]) * u)
-        train = _clean((m.xT[g, r, t].value or 0.0) * u)
-        infer = _clean((m.xI[g, r, t].value or 0.0) * u)
+        installed = _clean(v(m.N[i]) * u)
+        train = _clean((m.xT[i].value or 0.0) * u)
+        infer = _clean((m.xI[i].value or 0.0) * u)
         excess = train + infer - installed
         if excess > 0:  # within HiGHS's feasibility tolerance: never report more than is installed
             cut = min(infer, excess)
@@ -69,30 +81,36 @@ def _extract(inst: Instance, m) -> dict[str, pd.DataFrame]:
     facilities, compute = [], []
     train_by = {}
     infer_by = {}
-    for g, r, t in m.X_IDX:
+    for i in x_on:
+        g, r, t, _ = i
         c = chips[g]
         train_by[r, t] = train_by.get((r, t), 0.0) + \
-            c.peak_pflops * c.util_train * c.chips_per_unit * (m.xT[g, r, t].value or 0.0)
+            c.peak_pflops * c.util_train * c.chips_per_unit * (m.xT[i].value or 0.0)
         infer_by[r, t] = infer_by.get((r, t), 0.0) + \
-            c.peak_pflops * c.util_infer * c.chips_per_unit * (m.xI[g, r, t].value or 0.0)
+            c.peak_pflops * c.util_infer * c.chips_per_unit * (m.xI[i].value or 0.0)
     served = {}
-    for s, d, t in m.Y_IDX:
-        served[d, t] = served.get((d, t), 0.0) + inst.sources(d)[s] * (m.y[s, d, t].value or 0.0) * FU
-    unmet = {(d, t): (m.m[d, t].value or 0.0) * FU for d, t in m.M_IDX}
+    for i in m.Y_IDX:
+        if on(i):
+            s, d, t, _ = i
+            served[d, t] = served.get((d, t), 0.0) + inst.sources(d)[s] * (m.y[i].value or 0.0) * FU
+    unmet = {(d, t): (m.m[d, t, nd].value or 0.0) * FU for d, t, nd in m.M_IDX if path[t] == nd}
     for t in inst.years:
+        nd = path[t]
         for r, reg in regions.items():
-            blocks = int(round(m.k[r, t].value or 0)) if (r, t) in k_set else 0
-            facilities.append((t, r, blocks, _clean(v(m.Cap[r, t])), _clean(v(m.Draw[r, t])),
+            blocks = int(round(m.k[r, t, nd].value or 0)) if (r, t, nd) in k_set else 0
+            facilities.append((t, r, blocks, _clean(v(m.Cap[r, t, nd])), _clean(v(m.Draw[r, t, nd])),
                                reg.max_mw[t] if reg.max_mw is not None else math.nan))
             compute.append((t, r, _clean(train_by.get((r, t), 0.0)), _clean(infer_by.get((r, t), 0.0)),
                             reg.inference_demand_pflops[t], _clean(served.get((r, t), 0.0)),
                             _clean(unmet.get((r, t), 0.0))))
 
     serving = []
-    for s, d, t in m.Y_IDX:
-        p = _clean((m.y[s, d, t].value or 0.0) * FU)
-        if p > 0:
-            serving.append((t, s, d, p))
+    for i in m.Y_IDX:
+        if on(i):
+            s, d, t, _ = i
+            p = _clean((m.y[i].value or 0.0) * FU)
+            if p > 0:
+                serving.append((t, s, d, p))
 
     df = {
         "purchases": pd.DataFrame(purchases, columns=COLUMNS["purchases"]),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import highspy
 import pandas as pd
 
+from formulations.model import split_index
+
 
 def row_names(opt) -> dict[int, tuple[str, object]]:
     """HiGHS row index -> (constraint family, index) for a persistent Pyomo HiGHS solver."""
@@ -17,16 +19,8 @@ def row_names(opt) -> dict[int, tuple[str, object]]:
 
 
 
-def _key(index) -> tuple:
-    if index is None:
-        return ()
-    return index if isinstance(index, tuple) else (index,)
-
-
-
-
 # family -> (reporting unit, multiplier from "objective units per internal rhs unit")
-def _unit(family: str, S, inst, key: tuple) -> tuple[str, float]:
+def _unit(family: str, S) -> tuple[str, float]:
     MU, FU = S.money_usd, S.compute_pflops
     if family in ("budget", "budget_annual"):
         return "per +$1B", 1e9 / MU
@@ -51,7 +45,7 @@ def fixed_lp_marginals(model, opt, *, tol: float = 1e-7) -> pd.DataFrame:
     continuous decision can use one more dollar or megawatt; units of 64-144
     chips are close to continuous, blocks and sites are the discrete choices.
     """
-    inst, S, factor = model._inst, model.info.scaling, model.info.objective_factor
+    S, factor = model.info.scaling, model.info.objective_factor
     h = opt._solver_model
     rows = row_names(opt)
     col = opt._pyomo_var_to_solver_var_map
@@ -73,17 +67,18 @@ def fixed_lp_marginals(model, opt, *, tol: float = 1e-7) -> pd.DataFrame:
     sol = h2.getSolution()
     out = []
     for row, (family, index) in rows.items():
-        if family in ("assign", "serve", "frontier_pick"):
+        if family in ("assign", "serve", "frontier_pick", "cvar", "commit_units", "commit_blocks"):
             continue
-        key = _key(index)
+        key, node = split_index(model, family, index)
         lo, hi, act = lp.row_lower_[row], lp.row_upper_[row], sol.row_value[row]
         bound = hi if abs(act - hi) <= abs(act - lo) else lo
         slack = abs(act - bound)
         binding = slack <= tol * max(1.0, abs(bound))
         dual = sol.row_dual[row]
-        unit, mult = _unit(family, S, inst, key)
+        unit, mult = _unit(family, S)
         year = next((k for k in key if isinstance(k, int)), None)
-        place = ",".join(str(k) for k in key if not isinstance(k, int))
+        place = [str(k) for k in key if not isinstance(k, int)] + ([node or "root"] if node is not None else [])
+        place = ",".join(place)
         out.append({"family": family, "year": year, "where": place, "binding": binding,
                     "marginal": dual * factor * mult, "unit": unit})
     df = pd.DataFrame(out, columns=MARGINAL_COLUMNS)

@@ -116,11 +116,11 @@ def run_model(
         col = opt._pyomo_var_to_solver_var_map
         units = [col[id(v)] for v in model.n.values()]
         others = [col[id(v)] for var in (model.k, model.z) for v in var.values()]
-        inst = model._inst
+        inst, tree = model._inst, model._tree
         gross_cols = {}
-        if inst.objective.kind == "max_training":
-            gross_cols = {col[id(model.xT[g, r, t])]: inst.delta(t) * model._train_coef[g]
-                          for g, r, t in model.X_IDX}
+        if inst.objective.kind == "max_training":  # expected discounted training
+            gross_cols = {col[id(model.xT[g, r, t, v])]: tree.probability[v] * inst.delta(t) * model._train_coef(g, v)
+                          for g, r, t, v in model.X_IDX}
         budget = None if time_limit is None else 0.25 * time_limit
         t_ws = time.perf_counter()
         _, gross = _mip_start(h, units, others, budget, threads, log, gross_cols)
