@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from conftest import tiny
@@ -172,3 +173,15 @@ def test_progress_reports_come_from_the_solver():
     with_bound = [c for c in calls if c.bound is not None and c.incumbent is not None]
     assert with_bound and all(c.bound >= c.incumbent - 1e-6 * abs(c.incumbent) for c in with_bound)
     assert calls[-1].incumbent <= plan.result.bound + 1e-6 * abs(plan.result.bound)
+
+
+def test_variables_in_no_row_do_not_break_the_solve():
+    """A region where no chip fits (pue 1899) has block variables in no row: Pyomo does not send them
+    to HiGHS, and the starting plan and the marginals must skip them (was a KeyError)."""
+    import yaml
+
+    raw = yaml.safe_load(Path("instances/tiny-cross-region-serving.yaml").read_text())
+    raw["regions"]["remote"]["pue"] = 1899
+    plan = solve(load_instance(raw))
+    assert plan.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE)
+    plan.marginals  # noqa: B018 - must not raise

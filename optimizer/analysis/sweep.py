@@ -30,8 +30,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +52,7 @@ from ..instance.changes import (
     value_label,
     value_number,
 )
+from ..parallel import Runner, WorkersStopped, default_workers
 
 STORE_NAME = "sweep.sqlite"
 
@@ -346,17 +345,13 @@ def sweep(
         if pending:
             payload = {"raw": plain(instance.raw), "source": instance.source, "hash": instance.hash,
                        "in_place": in_place, "time_limit": time_limit, "mip_gap": mip_gap, "threads": 1}
-            if client is not None:
-                _run_dask(client, payload, pending, record)
+            n = workers or default_workers()
+            if client is None and (n <= 1 or len(pending) == 1):
+                w = Worker(instance, in_place=in_place, time_limit=time_limit, mip_gap=mip_gap, threads=None)
+                for sc in pending:
+                    record(sc, w.run(sc.changes))
             else:
-                n = workers or os.cpu_count() or 1
-                if n <= 1 or len(pending) == 1:
-                    w = Worker(instance, in_place=in_place, time_limit=time_limit, mip_gap=mip_gap,
-                               threads=None)
-                    for sc in pending:
-                        record(sc, w.run(sc.changes))
-                else:
-                    _run_pool(min(n, len(pending)), payload, pending, record)
+                _run_parallel(min(n, len(pending)), client, payload, pending, record)
     finally:
         if db is not None:
             db.close()
@@ -374,58 +369,18 @@ def _objective_unit(inst: Instance) -> str:
 
 
 
-def _run_pool(n: int, payload: dict, pending: list[Scenario], record) -> None:
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")  # HiGHS runs threads: never fork a process that may hold them
-    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-        futures = {}
-        queue = list(pending)
-        try:
-            while queue or futures:
-                while queue and len(futures) < 2 * n:  # a short queue: an interrupt loses little work
-                    sc = queue.pop(0)
-                    futures[pool.submit(run_remote, payload, sc.changes)] = sc
-                finished, _ = wait(futures, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    sc = futures.pop(f)
-                    try:
-                        row = f.result()
-                    except BrokenProcessPool:
-                        raise
-                    except Exception as exc:  # the task failed outside Worker.run (which never raises)
-                        row = {"status": "error", "message": f"worker failed: {type(exc).__name__}: {exc}"}
-                    record(sc, row)
-        except BrokenProcessPool as exc:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise SweepError(
-                f"the worker processes stopped ({exc}); every scenario finished before is kept in the store. "
-                "Worker processes are started with 'spawn': a script that calls sweep() with workers > 1 "
-                "must do so under `if __name__ == \"__main__\":` (and cannot be read from standard input); "
-                "or pass workers=1") from None
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-
-def _run_dask(client, payload: dict, pending: list[Scenario], record) -> None:
-    from distributed import as_completed
-
-    scattered = client.scatter(payload, broadcast=True)
-    futures = {client.submit(run_remote, scattered, sc.changes, pure=False): sc for sc in pending}
+def _run_parallel(n: int, client, payload: dict, pending: list[Scenario], record) -> None:
     try:
-        for f in as_completed(futures):
-            sc = futures[f]
-            try:
-                row = f.result()
-            except Exception as exc:
-                row = {"status": "error", "message": f"worker failed: {type(exc).__name__}: {exc}"}
-            record(sc, row)
-    except BaseException:
-        client.cancel(list(futures))
-        raise
+        with Runner(n, client) as runner:
+            shared = runner.share(payload)
+            for sc in pending:
+                runner.submit(sc, run_remote, shared, sc.changes)
+            for sc, row, error in runner.results():
+                if error is not None:  # the task failed outside Worker.run (which never raises)
+                    row = {"status": "error", "message": f"worker failed: {type(error).__name__}: {error}"}
+                record(sc, row)
+    except WorkersStopped as exc:
+        raise SweepError(f"{exc}; every scenario finished before is kept in the store") from None
 
 
 def _table(scs: list[Scenario], rows: dict[int, dict], vary: Mapping[str, Sequence[Value]]) -> pd.DataFrame:

@@ -11,6 +11,8 @@ import pandas as pd
 
 from formulations.model import split_index
 
+from .highs import columns
+
 
 def row_names(opt) -> dict[int, tuple[str, object]]:
     """HiGHS row index -> (constraint family, index) for a persistent Pyomo HiGHS solver."""
@@ -48,7 +50,6 @@ def fixed_lp_marginals(model, opt, *, tol: float = 1e-7) -> pd.DataFrame:
     S, factor = model.info.scaling, model.info.objective_factor
     h = opt._solver_model
     rows = row_names(opt)
-    col = opt._pyomo_var_to_solver_var_map
     values = h.getSolution().col_value
     lp = h.getLp()
     h2 = highspy.Highs()
@@ -57,7 +58,7 @@ def fixed_lp_marginals(model, opt, *, tol: float = 1e-7) -> pd.DataFrame:
     ints = [c for c, t in enumerate(lp.integrality_) if t != highspy.HighsVarType.kContinuous]
     if ints:
         h2.changeColsIntegrality(len(ints), ints, [highspy.HighsVarType.kContinuous] * len(ints))
-    fixed = [col[id(v)] for var in (model.k, model.z) for v in var.values()]
+    fixed = columns(opt, model.k, model.z)
     if fixed:
         vals = [float(round(values[c])) for c in fixed]
         h2.changeColsBounds(len(fixed), fixed, vals, vals)

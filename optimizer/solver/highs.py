@@ -53,6 +53,16 @@ def attach(model) -> tuple[Highs, float]:
     return opt, time.perf_counter() - t0
 
 
+def columns(opt: Highs, *components) -> list[int]:
+    """HiGHS column indices of the variables of ``components`` that HiGHS holds.
+
+    Pyomo sends only variables that appear in some row or in the objective: a
+    block variable of a region where no chip fits, for example, has none.
+    """
+    col = opt._pyomo_var_to_solver_var_map
+    return [col[id(v)] for var in components for v in var.values() if id(v) in col]
+
+
 def run_model(
     model,
     *,
@@ -114,13 +124,13 @@ def run_model(
     gross = None
     if warm_start:
         col = opt._pyomo_var_to_solver_var_map
-        units = [col[id(v)] for v in model.n.values()]
-        others = [col[id(v)] for var in (model.k, model.z) for v in var.values()]
+        units = columns(opt, model.n)
+        others = columns(opt, model.k, model.z)
         inst, tree = model._inst, model._tree
         gross_cols = {}
         if inst.objective.kind == "max_training":  # expected discounted training
             gross_cols = {col[id(model.xT[g, r, t, v])]: tree.probability[v] * inst.delta(t) * model._train_coef(g, v)
-                          for g, r, t, v in model.X_IDX}
+                          for g, r, t, v in model.X_IDX if id(model.xT[g, r, t, v]) in col}
         budget = None if time_limit is None else 0.25 * time_limit
         t_ws = time.perf_counter()
         _, gross = _mip_start(h, units, others, budget, threads, log, gross_cols)

@@ -1,0 +1,131 @@
+"""Independent solves in parallel: in this process, on local worker processes, or on a Dask cluster.
+
+One small runner serves every analysis that re-solves (sweeps, the value of
+information of a scenario tree, near-optimal ranges, the free solve behind a
+commitment cost).  Tasks are a picklable top-level function and its
+arguments; results arrive as they finish, and more tasks may be submitted
+while they do (a task can depend on an earlier one's result).
+
+Local workers are started with ``spawn``: forking a process that may hold
+HiGHS threads is unsafe.  A script that runs more than one local worker must
+therefore guard its entry point with ``if __name__ == "__main__":``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+
+class WorkersStopped(RuntimeError):
+    """The local worker processes died (or could not start)."""
+
+
+SPAWN_HINT = ("Worker processes are started with 'spawn': a script that runs capplan with more than one "
+              "worker must do so under `if __name__ == \"__main__\":` (and cannot be read from standard "
+              "input); or pass workers=1")
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+class Runner:
+    """Submit ``(key, fn, *args)`` tasks; iterate :meth:`results` for ``(key, result, error)`` as they finish.
+
+    ``workers`` <= 1 (and no ``client``) runs every task in this process, in
+    submission order.  ``window`` caps the tasks handed to a local pool at
+    once, so that an interrupt loses little work (the rest wait here).
+    """
+
+    def __init__(self, workers: int | None = None, client=None, *, window: int | None = None):
+        self.client = client
+        self.workers = max(1, workers or default_workers())
+        self.window = window or 2 * self.workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._queue: deque = deque()  # tasks not yet handed out
+        self._running: dict = {}  # future -> key
+
+    @property
+    def local(self) -> bool:
+        return self.client is None and self.workers <= 1
+
+    def __enter__(self) -> Runner:
+        if self.client is None and self.workers > 1:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"))
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(cancel=exc_type is not None)
+
+    def close(self, cancel: bool = True) -> None:
+        if self.client is not None:
+            if cancel and self._running:
+                self.client.cancel(list(self._running))
+        elif self._pool is not None:
+            if cancel:
+                for f in self._running:
+                    f.cancel()
+            self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+            self._pool = None
+        self._running.clear()
+        self._queue.clear()
+
+    def share(self, obj: Any) -> Any:
+        """A handle to pass large shared data to every task (scattered once on a Dask cluster)."""
+        return self.client.scatter(obj, broadcast=True) if self.client is not None else obj
+
+    def submit(self, key, fn: Callable, *args) -> None:
+        self._queue.append((key, fn, args))
+
+    def _hand_out(self) -> None:
+        while self._queue and (self.client is not None or len(self._running) < self.window):
+            key, fn, args = self._queue.popleft()
+            if self.client is not None:
+                f = self.client.submit(fn, *args, pure=False)
+            else:
+                f = self._pool.submit(fn, *args)
+            self._running[f] = key
+
+    def results(self) -> Iterator[tuple[Any, Any, BaseException | None]]:
+        """Yield ``(key, result, None)`` or ``(key, None, error)`` for each task as it finishes."""
+        if self.local:
+            while self._queue:
+                key, fn, args = self._queue.popleft()
+                try:
+                    yield key, fn(*args), None
+                except Exception as exc:  # a failed task is a result, never an aborted run
+                    yield key, None, exc
+            return
+        try:
+            while True:
+                self._hand_out()
+                if not self._running:
+                    return
+                done = self._wait()
+                for f in done:
+                    key = self._running.pop(f)
+                    try:
+                        result = f.result()
+                    except BrokenProcessPool:
+                        raise
+                    except Exception as exc:
+                        yield key, None, exc
+                        continue
+                    yield key, result, None
+        except BrokenProcessPool as exc:
+            self.close(cancel=True)
+            raise WorkersStopped(f"the worker processes stopped ({exc}). {SPAWN_HINT}") from None
+
+    def _wait(self):
+        if self.client is not None:
+            from distributed import wait as dask_wait
+
+            return dask_wait(list(self._running), return_when="FIRST_COMPLETED").done
+        done, _ = wait(list(self._running), return_when=FIRST_COMPLETED)
+        return done
