@@ -129,3 +129,32 @@ class Tree:
     def label(self, year: int, node: str) -> str:
         """How a node-year is named in messages: the year, and the node when the tree has branches."""
         return str(year) if self.trivial else f"{year} [{node or 'root'}]"
+
+
+def cvar(values: list[float], probabilities: list[float], alpha: float, maximize: bool) -> float:
+    """The conditional value at risk of a discrete distribution (spec v2 section 4.2).
+
+    max_training (``maximize``): the probability-weighted mean of the worst (lowest) ``1 - alpha`` of
+    probability mass, CVaR- = max over eta of eta - 1/(1-alpha) sum_s p_s max(0, eta - O_s);
+    min_cost: the mean of the highest ``1 - alpha``, CVaR+ = min over eta of eta + 1/(1-alpha) sum_s
+    p_s max(0, O_s - eta).  A scenario at the boundary counts with the part of its mass inside.
+    """
+    order = sorted(zip(values, probabilities), key=lambda vp: vp[0], reverse=not maximize)
+    mass = 1.0 - alpha
+    left, total = mass, 0.0
+    for value, p in order:
+        take = min(p, left)
+        total += take * value
+        left -= take
+        if left <= 1e-15:
+            break
+    return total / mass
+
+
+def risk_measure(values: list[float], probabilities: list[float], alpha: float, weight: float,
+                 maximize: bool) -> float:
+    """(1 - w) E + w CVaR: the objective of spec v2 section 4.2 applied to scenario values."""
+    expected = sum(p * v for v, p in zip(values, probabilities))
+    if weight <= 0:
+        return expected
+    return (1 - weight) * expected + weight * cvar(values, probabilities, alpha, maximize)

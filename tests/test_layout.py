@@ -20,7 +20,7 @@ PACKAGES = ("optimizer", "formulations")
 # rank of each part: an import may only go to a part of lower or equal rank, and to an equal
 # rank only inside the same part
 RANKS = {
-    "optimizer.errors": 0, "optimizer.files": 0,
+    "optimizer.errors": 0, "optimizer.files": 0, "optimizer.parallel": 0,
     "optimizer.instance": 1,
     "formulations": 2,
     "optimizer.solver": 3,

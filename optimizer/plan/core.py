@@ -6,16 +6,28 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
+import pyomo.environ as pyo
 import yaml
+
+from formulations.tree import cvar
 
 from ..files import atomic_write
 from ..instance import Instance, load_instance, plain
 from ..solver import SolveResult, SolveStatus
-from .tables import COLUMNS, TABLES, _empty, _extract
+from .tables import (
+    COLUMNS,
+    COMMIT_SUMMARY,
+    TREE_SUMMARY,
+    TREE_TABLES,
+    V1_TABLES,
+    _empty,
+    commitments_table,
+    extract,
+)
 
 FORMATS = ("csv", "parquet", "xlsx", "json")
 INSTANCE_COPY = "instance.yaml"
@@ -26,6 +38,12 @@ class Plan:
     """An optimal (or best found) plan, as pandas tables in spec units.
 
     ``status`` says what the solver proved; tables are empty when there is no plan.
+    A plan under uncertainty (an instance with an ``uncertainty`` section) has a
+    ``scenario`` column first in every v1 table (each scenario's full plan) and
+    the tables ``scenarios``, ``commitments`` and ``base_commitments`` (spec v2
+    section 4.3); :meth:`scenario` gives one scenario's plan in the v1 shape.
+    ``extra`` holds the summary fields of the analyses behind the plan (value
+    of information, commitment cost), set by :func:`optimizer.solve`.
     """
 
     instance: Instance
@@ -38,6 +56,10 @@ class Plan:
     spend: pd.DataFrame
     split: pd.DataFrame
     summary: pd.DataFrame = field(repr=False)
+    scenarios: pd.DataFrame | None = field(default=None, repr=False)
+    commitments: pd.DataFrame | None = field(default=None, repr=False)
+    base_commitments: pd.DataFrame | None = field(default=None, repr=False)
+    extra: dict = field(default_factory=dict, repr=False)
 
     @property
     def status(self) -> SolveStatus:
@@ -54,6 +76,11 @@ class Plan:
     @property
     def message(self) -> str:
         return self.result.message
+
+    @property
+    def stochastic(self) -> bool:
+        """A plan under uncertainty: one plan per scenario of the instance's tree."""
+        return getattr(self.instance, "uncertainty", None) is not None
 
     @property
     def marginals(self) -> pd.DataFrame:
@@ -76,23 +103,66 @@ class Plan:
         return self._marginals
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {name: getattr(self, name) for name in TABLES}
+        names = (*V1_TABLES, *(TREE_TABLES if self.stochastic else ()), "summary")
+        return {name: getattr(self, name) for name in names}
+
+    def scenario(self, sid: str) -> Plan:
+        """Scenario ``sid``'s plan in the v1 shape, with that scenario's own instance and objective O_s."""
+        if not self.stochastic:
+            raise ValueError("a plan without uncertainty has one scenario: the plan itself")
+        by_id = {s.id: s for s in self.instance.scenarios()}
+        if sid not in by_id:
+            raise KeyError(f"no scenario {sid!r}; the plan has {', '.join(by_id)}")
+        tables = {n: getattr(self, n).loc[lambda df: df.scenario == sid].drop(columns="scenario")
+                  .reset_index(drop=True) for n in V1_TABLES}
+        row = self.scenarios.set_index("scenario").loc[sid] if self.scenarios is not None and len(self.scenarios) \
+            else None
+        objective = None if row is None or pd.isna(row.objective) else float(row.objective)
+        result = replace(self.result, objective=objective, bound=None, handle=None)
+        plan = Plan(by_id[sid].instance, result, **tables, summary=None)
+        plan.extra = {"terminal_value": self.extra.get("scenario_terminal_value", {}).get(sid, 0.0)}
+        plan.summary = plan._summary()
+        return plan
 
     # ------------------------------------------------------------------ building
 
     @classmethod
     def from_model(cls, inst: Instance, model, result: SolveResult) -> Plan:
-        tables = _extract(inst, model) if result.status.has_plan else _empty()
+        stochastic = getattr(inst, "uncertainty", None) is not None
+        tables = extract(inst, model) if result.status.has_plan else _empty(scenario=stochastic)
         plan = cls(inst, result, **tables, summary=None)
+        if result.status.has_plan:
+            plan.extra.update(_objective_parts(model))
+        if stochastic:
+            plan.scenarios = _scenarios_table(plan, model) if result.status.has_plan else _empty(["scenarios"])[
+                "scenarios"]
+            plan.commitments = plan.root_decisions()
+            plan.base_commitments = _empty(["base_commitments"])["base_commitments"]
         plan.summary = plan._summary()
         return plan
 
+    def root_decisions(self) -> pd.DataFrame:
+        """The decisions of the years before the first stage (shared by every scenario): what to sign now."""
+        empty = pd.DataFrame(columns=COLUMNS["commitments"])
+        if not self.stochastic or not self.status.has_plan:
+            return empty
+        first = self.instance.uncertainty.stages[0].year
+        years = [t for t in self.instance.years if t < first]
+        sid = self.scenarios.scenario.iloc[0]
+        p, f = self.purchases, self.facilities
+        return commitments_table(self.instance, p[p.scenario == sid], f[f.scenario == sid], years)
+
     def _summary(self) -> pd.DataFrame:
         inst, r = self.instance, self.result
-        spend = float(self.spend["total_usd"].sum()) if len(self.spend) else math.nan
+        if self.stochastic and self.scenarios is not None and len(self.scenarios):
+            sc = self.scenarios
+            spend = float((sc.probability * sc.total_spend_usd).sum())  # expected
+            peak = float(sc.peak_capacity_mw.max())
+        else:
+            spend = float(self.spend["total_usd"].sum()) if len(self.spend) else math.nan
+            peak = (float(self.facilities.groupby("year")["capacity_mw"].sum().max())
+                    if len(self.facilities) else math.nan)
         budget = inst.budget.total_usd
-        peak = (float(self.facilities.groupby("year")["capacity_mw"].sum().max())
-                if len(self.facilities) else math.nan)
         row = {
             "instance": inst.name,
             "objective": r.objective if r.objective is not None else math.nan,
@@ -109,8 +179,15 @@ class Plan:
             "solver_version": r.solver_version,
             "instance_hash": inst.hash,
             "message": r.message,
+            "terminal_value": self.extra.get("terminal_value", 0.0 if r.status.has_plan else math.nan),
         }
-        return pd.DataFrame([row], columns=COLUMNS["summary"])
+        columns = list(COLUMNS["summary"])
+        if self.stochastic:
+            columns += TREE_SUMMARY
+        if "commitment_cost" in self.extra:
+            columns += COMMIT_SUMMARY
+        row.update({k: self.extra.get(k, math.nan) for k in columns if k not in row})
+        return pd.DataFrame([row], columns=columns)
 
     # ------------------------------------------------------------------ writing
 
@@ -178,12 +255,11 @@ def read_plan(directory: str | os.PathLike) -> Plan:
         raise FileNotFoundError(f"{d} is not a plan directory (no {INSTANCE_COPY} and summary.json); "
                                 "write one with capplan solve FILE --out DIR")
     inst = load_instance(d / INSTANCE_COPY)
+    stochastic = getattr(inst, "uncertainty", None) is not None
     s = json.loads((d / "summary.json").read_text())
     tables = {}
     xlsx = d / "plan.xlsx"
-    for name in TABLES:
-        if name == "summary":
-            continue
+    for name in (*V1_TABLES, *(TREE_TABLES if stochastic else ())):
         for fmt, reader in (("csv", pd.read_csv), ("parquet", pd.read_parquet),
                             ("json", lambda p: pd.read_json(p, orient="records"))):
             if (d / f"{name}.{fmt}").is_file():
@@ -193,7 +269,10 @@ def read_plan(directory: str | os.PathLike) -> Plan:
             if not xlsx.is_file():
                 raise FileNotFoundError(f"{d}: no {name}.csv/.parquet/.json nor plan.xlsx")
             df = pd.read_excel(xlsx, sheet_name=name)
-        tables[name] = df.reindex(columns=COLUMNS[name]) if len(df) else pd.DataFrame(columns=COLUMNS[name])
+        columns = (["scenario"] if stochastic and name in V1_TABLES else []) + COLUMNS[name]
+        tables[name] = df.reindex(columns=columns) if len(df) else pd.DataFrame(columns=columns)
+        if "scenario" in columns:
+            tables[name]["scenario"] = tables[name]["scenario"].astype(str)
 
     def num(key):
         v = s.get(key)
@@ -203,7 +282,42 @@ def read_plan(directory: str | os.PathLike) -> Plan:
                          num("objective_bound"), num("mip_gap"), num("build_seconds") or 0.0,
                          num("handoff_seconds") or 0.0, num("solve_seconds") or 0.0,
                          s.get("solver", "highs"), s.get("solver_version", ""))
-    plan = Plan(inst, result, **tables, summary=None)
+    main = {n: tables.pop(n) for n in V1_TABLES}
+    plan = Plan(inst, result, **main, summary=None, **tables)
+    for key in ("terminal_value", *TREE_SUMMARY, *COMMIT_SUMMARY):
+        if key in s:
+            plan.extra[key] = s[key] if isinstance(s[key], str) else num(key)
+    if stochastic and len(plan.scenarios):
+        plan.extra["scenario_objective"] = dict(zip(plan.scenarios.scenario, plan.scenarios.objective))
     plan.summary = plan._summary()
     return plan
 
+
+def _objective_parts(model) -> dict:
+    """The terminal value and, for a tree, each scenario's objective O_s and the risk measure's parts."""
+    tree, factor = model._tree, model.info.objective_factor
+    objective = {sid: pyo.value(model.O[sid]) * factor for sid in model.SC}
+    terminal = {s.id: factor * sum(pyo.value(model.Terminal[t, v]) for t, v in tree.path(s).items()
+                                   if (t, v) in model.Terminal) for s in tree.scenarios}
+    prob = [s.probability for s in tree.scenarios]
+    values = [objective[s.id] for s in tree.scenarios]
+    out = {"terminal_value": sum(p * terminal[s.id] for p, s in zip(prob, tree.scenarios)),
+           "scenario_objective": objective, "scenario_terminal_value": terminal}
+    if not tree.trivial:
+        maximize = model._inst.objective.kind == "max_training"
+        out.update(scenarios=len(tree.scenarios), expected_objective=sum(p * v for p, v in zip(prob, values)),
+                   cvar=cvar(values, prob, tree.cvar_alpha, maximize))
+    return out
+
+
+def _scenarios_table(plan: Plan, model) -> pd.DataFrame:
+    rows = []
+    objective = plan.extra["scenario_objective"]
+    for s in model._tree.scenarios:
+        sp = plan.spend[plan.spend.scenario == s.id]
+        comp = plan.compute[plan.compute.scenario == s.id]
+        fac = plan.facilities[plan.facilities.scenario == s.id]
+        rows.append((s.id, s.probability, objective[s.id], float(sp.total_usd.sum()),
+                     float(comp.unmet_pflops.sum()), float(fac.groupby("year").capacity_mw.sum().max()),
+                     math.nan, math.nan))
+    return pd.DataFrame(rows, columns=COLUMNS["scenarios"])

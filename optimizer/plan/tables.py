@@ -11,7 +11,9 @@ from formulations import HOURS_PER_YEAR
 
 from ..instance import Instance
 
-TABLES = ("purchases", "fleet", "facilities", "compute", "serving", "spend", "split", "summary")
+V1_TABLES = ("purchases", "fleet", "facilities", "compute", "serving", "spend", "split")
+TABLES = (*V1_TABLES, "summary")
+TREE_TABLES = ("scenarios", "commitments", "base_commitments")  # plans of an instance with uncertainty
 
 COLUMNS = {
     "purchases": ["year", "region", "chip", "units", "chips", "capex_usd"],
@@ -25,16 +27,56 @@ COLUMNS = {
     "split": ["year", "train_pflops", "infer_pflops", "training_share"],
     "summary": ["instance", "objective", "status", "mip_gap", "objective_bound", "total_spend_usd",
                 "budget_used_share", "peak_capacity_mw", "build_seconds", "handoff_seconds",
-                "solve_seconds", "solver", "solver_version", "instance_hash", "message"],
+                "solve_seconds", "solver", "solver_version", "instance_hash", "message", "terminal_value"],
+    "scenarios": ["scenario", "probability", "objective", "total_spend_usd", "unmet_pflops_years",
+                  "peak_capacity_mw", "wait_and_see_objective", "regret"],
+    "commitments": ["year", "region", "item", "quantity", "chips", "mw"],
+    "base_commitments": ["year", "region", "item", "quantity", "chips", "mw"],
 }
+# summary fields of a plan under uncertainty (spec v2 section 4.3), and of a re-plan (section 6)
+TREE_SUMMARY = ["scenarios", "expected_objective", "cvar", "wait_and_see", "evpi", "base_plan_objective", "vss",
+                "base_plan_status"]
+COMMIT_SUMMARY = ["commitment_cost", "committed_through"]
 
 
 def _clean(x: float, tol: float = 1e-9) -> float:
     return 0.0 if abs(x) < tol else float(x)
 
 
-def _empty() -> dict[str, pd.DataFrame]:
-    return {n: pd.DataFrame(columns=COLUMNS[n]) for n in TABLES if n != "summary"}
+def _empty(names=V1_TABLES, scenario: bool = False) -> dict[str, pd.DataFrame]:
+    return {n: pd.DataFrame(columns=(["scenario"] if scenario and n in V1_TABLES else []) + COLUMNS[n])
+            for n in names}
+
+
+def extract(inst: Instance, m) -> dict[str, pd.DataFrame]:
+    """The v1 tables of a solved model: of the plan, or (a tree) of every scenario with a ``scenario`` column first."""
+    tree = m._tree
+    if tree.trivial:
+        return _extract(inst, m)
+    per = [(s.id, _extract(s.instance, m, tree.path(s))) for s in tree.scenarios]
+    return {name: pd.concat([df[name].assign(scenario=sid)[["scenario", *COLUMNS[name]]] for sid, df in per],
+                            ignore_index=True)
+            for name in V1_TABLES}
+
+
+def commitments_table(inst: Instance, purchases: pd.DataFrame, facilities: pd.DataFrame,
+                      years) -> pd.DataFrame:
+    """What is signed in ``years``: units bought (item = the chip) and campus blocks started (item = blocks).
+
+    ``inst`` gives the data of those years (the root node's); chips are counted
+    with the facility MW they draw, blocks with the MW they bring online.
+    """
+    years = set(years)
+    rows = []
+    for r in purchases[purchases.year.isin(years)].itertuples(index=False):
+        c = inst.chips[r.chip]
+        mw = r.chips * c.power_w * inst.regions[r.region].pue / 1e6
+        rows.append((int(r.year), r.region, r.chip, float(r.units), float(r.chips), mw))
+    for r in facilities[facilities.year.isin(years) & (facilities.blocks_started > 0)].itertuples(index=False):
+        rows.append((int(r.year), r.region, "blocks", float(r.blocks_started), 0.0,
+                     r.blocks_started * inst.regions[r.region].block_mw))
+    df = pd.DataFrame(rows, columns=COLUMNS["commitments"])
+    return df.sort_values(["year", "region", "item"], kind="stable").reset_index(drop=True)
 
 
 def _extract(inst: Instance, m, path: dict[int, str] | None = None) -> dict[str, pd.DataFrame]:
