@@ -6,6 +6,7 @@ The exit codes are listed in :mod:`optimizer.cli` (and ``capplan --help``).
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
 
@@ -97,6 +98,32 @@ def _table(df: pd.DataFrame, title: str, money=(), pct=(), ints=()) -> Table:
                 cells.append(f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}")
         t.add_row(*cells)
     return t
+
+
+def dask_client(scheduler: str | None):
+    """A client of the Dask cluster at ``scheduler`` (None without one); a usage error if it cannot be reached."""
+    if not scheduler:
+        return None
+    try:
+        from distributed import Client
+    except ImportError:
+        err.print("[bold red]usage:[/] --scheduler needs dask.distributed: pip install 'capplan[dask]'")
+        raise typer.Exit(Exit.USAGE) from None
+    try:
+        return Client(scheduler, timeout=10)
+    except OSError as exc:
+        err.print(f"[bold red]error:[/] cannot reach the Dask scheduler at {scheduler}: {exc}")
+        raise typer.Exit(Exit.USAGE) from None
+
+
+@contextmanager
+def progress_lines(what: str):
+    """A callback for the steps of a long analysis: one status line on a terminal, plain lines when piped."""
+    if err.is_terminal:
+        with err.status(f"{what}: starting...") as status:
+            yield lambda text: status.update(f"{what}: {text}")
+    else:
+        yield lambda text: err.print(f"{what}: {text}", highlight=False, markup=False)
 
 
 def _load_instance_or_exit(file: Path):

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..files import atomic_write
-from .app import Exit, _load_instance_or_exit, app, err, out
+from .app import Exit, _load_instance_or_exit, app, dask_client, err, out
 
 SWEEP_HELP = """Solve an instance for many values of some of its parameters; one row per scenario.
 
@@ -104,18 +104,7 @@ def sweep(
         err.print(f"[bold red]usage:[/] {store} exists: pass --resume to continue that sweep, "
                   "or choose another --out")
         raise typer.Exit(Exit.USAGE)
-    client = None
-    if scheduler:
-        try:
-            from distributed import Client
-        except ImportError:
-            err.print("[bold red]usage:[/] --scheduler needs dask.distributed: pip install 'capplan[dask]'")
-            raise typer.Exit(Exit.USAGE) from None
-        try:
-            client = Client(scheduler, timeout=10)
-        except OSError as exc:
-            err.print(f"[bold red]error:[/] cannot reach the Dask scheduler at {scheduler}: {exc}")
-            raise typer.Exit(Exit.USAGE) from None
+    client = dask_client(scheduler)
     try:
         with _Bar() as bar:
             df = run(inst, changes, mode=mode, workers=workers, client=client, store=out_dir, resume=True,

@@ -158,22 +158,125 @@ def purchases_chart(plan: Plan):
     return fig
 
 
+def fan_chart(plan: Plan):
+    """A plan under uncertainty: facility capacity and cumulative spend of every scenario (line weight by
+    probability), the years before the first stage (shared by all) shaded."""
+    years = _years(plan)
+    inst = plan.instance
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=FIGSIZE)
+    sc = plan.scenarios.set_index("scenario")
+    top = sc.probability.max()
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, sid in enumerate(sc.index):
+        width = 0.8 + 5.0 * sc.probability[sid] / top
+        label = f"{sid} (p {sc.probability[sid]:.2f})"
+        color = colors[i % len(colors)]
+        cap = plan.facilities[plan.facilities.scenario == sid].groupby("year").capacity_mw.sum()
+        ax1.plot(years, cap.reindex(years).to_numpy(), linewidth=width, color=color, label=label, alpha=0.85)
+        spend = plan.spend[plan.spend.scenario == sid].set_index("year").cumulative_usd
+        ax2.plot(years, spend.reindex(years).to_numpy() / 1e9, linewidth=width, color=color, alpha=0.85)
+    if inst.power.ceiling_mw is not None:
+        ax1.step(years, [inst.power.ceiling_mw[t] for t in years], where="mid", color="red", linestyle="--",
+                 label="power ceiling (base)")
+    if inst.budget.total_usd is not None:
+        ax2.axhline(inst.budget.total_usd / 1e9, color="red", linestyle="--")
+    first = inst.uncertainty.stages[0].year
+    for ax in (ax1, ax2):
+        ax.axvspan(years[0] - 0.5, first - 0.5, color="grey", alpha=0.15)
+        ax.set_xlabel("year (shaded: decided now, shared by every scenario)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax1.set_ylabel("facility capacity (MW)")
+    ax2.set_ylabel("cumulative spend (billion USD)")
+    ax1.set_title("Capacity by scenario")
+    ax2.set_title("Spend by scenario")
+    fig.suptitle(f"Plan under uncertainty — {inst.name}", fontsize=16)
+    _legend_below(fig, [ax1])
+    return fig
+
+
+def commitments_chart(plan: Plan):
+    """What to sign now: the root decisions, facility MW by region and item (chips draw, blocks bring online)."""
+    c = plan.commitments
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    regions = list(plan.instance.regions)
+    items = list(dict.fromkeys(c["item"])) if len(c) else []
+    bottom = np.zeros(len(regions))
+    for item in items:
+        mw = c[c["item"] == item].groupby("region").mw.sum().reindex(regions, fill_value=0).to_numpy()
+        label = "campus blocks (MW online)" if item == "blocks" else f"{item} (MW drawn)"
+        ax.bar(regions, mw, bottom=bottom, label=label, width=0.6)
+        bottom = bottom + mw
+    first = plan.instance.uncertainty.stages[0].year
+    years = f"{plan.instance.start}" + (f"-{first - 1}" if first - 1 > plan.instance.start else "")
+    ax.set_ylabel("facility MW")
+    ax.set_title(f"Commit now ({years}), before the first uncertainty is revealed — {plan.instance.name}")
+    if not items:
+        ax.text(0.5, 0.5, "nothing to commit before the first stage", transform=ax.transAxes, ha="center")
+    _legend_below(fig, [ax])
+    return fig
+
+
+def ranges_chart(table, title: str = ""):
+    """Near-optimal ranges: one bar per aggregate from its minimum to its maximum, the optimum marked;
+    chips and campus MW on their own panels; robust aggregates in green."""
+    groups = [("chips", "chips (thousands)", 1e3), ("MW", "campus blocks started (MW)", 1.0)]
+    groups = [(u, label, div) for u, label, div in groups if (table["unit"] == u).any()]
+    fig, axes = plt.subplots(1, len(groups), figsize=FIGSIZE, squeeze=False)
+    for ax, (unit, label, div) in zip(axes[0], groups):
+        rows = table[table["unit"] == unit].iloc[::-1]
+        y = np.arange(len(rows))
+        lo, hi = rows["min"].to_numpy() / div, rows["max"].to_numpy() / div
+        colors = ["tab:green" if r else "tab:orange" for r in rows.robust]
+        span = max(float(np.nanmax(hi)) if len(hi) else 0.0, 1e-9)
+        ax.barh(y, np.maximum(hi - lo, 0.006 * span), left=lo, color=colors, height=0.5, alpha=0.8)  # a point: a sliver
+        ax.scatter(rows.optimal.to_numpy() / div, y, marker="D", color="black", zorder=3, label="optimal plan")
+        unproven = rows.status != "optimal"
+        if unproven.any():
+            ax.scatter(rows["min_bound"][unproven] / div, y[unproven.to_numpy()], marker="|", color="red", s=200)
+            ax.scatter(rows["max_bound"][unproven] / div, y[unproven.to_numpy()], marker="|", color="red", s=200,
+                       label="bound (not proven)")
+        ax.set_yticks(y, [a.split(".", 1)[1] for a in rows["aggregate"]])
+        ax.set_xlabel(label)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_xlim(left=0)
+    handles = [plt.Rectangle((0, 0), 1, 1, color="tab:green", alpha=0.8),
+               plt.Rectangle((0, 0), 1, 1, color="tab:orange", alpha=0.8)]
+    fig.legend(handles + [axes[0][0].collections[0]], ["robust (range <= 5%)", "free to choose",
+                                                     "optimal plan"], loc="lower center", ncols=3, frameon=False)
+    fig.suptitle(title or "Near-optimal ranges", fontsize=16)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
 CHART_FUNCS = {"fleet": fleet_chart, "capacity": capacity_chart, "spend": spend_chart,
                "split": split_chart, "purchases": purchases_chart}
+TREE_CHART_FUNCS = {"fan": fan_chart, "commitments": commitments_chart}
+MAX_SCENARIO_CHARTS = 12
+
+
+def save(fig, path: Path) -> Path:
+    """Write a figure as a slide-size PNG, atomically, and close it."""
+    try:
+        return atomic_write(path, lambda p: fig.savefig(p, dpi=DPI, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def plot_plan(plan: Plan, directory: str | os.PathLike) -> list[Path]:
-    """Write every chart as ``<name>.png`` (1280x720) into ``directory``; returns the paths."""
+    """Write every chart as ``<name>.png`` (1280x720) into ``directory``; returns the paths.
+
+    A plan under uncertainty gets the fan chart and the commitments chart, and
+    (up to 12 scenarios) the v1 charts of each scenario (``<name>-<scenario>.png``).
+    """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, func in CHART_FUNCS.items():
-        fig = func(plan)
-        try:
-            paths.append(atomic_write(out / f"{name}.png",
-                                      lambda p, fig=fig: fig.savefig(p, dpi=DPI, format="png")))
-        finally:
-            plt.close(fig)
+    if not plan.stochastic:
+        return [save(func(plan), out / f"{name}.png") for name, func in CHART_FUNCS.items()]
+    paths = [save(func(plan), out / f"{name}.png") for name, func in TREE_CHART_FUNCS.items()]
+    for sid in plan.scenarios.scenario[:MAX_SCENARIO_CHARTS]:
+        one = plan.scenario(sid)
+        safe = sid.replace("/", "_")
+        paths += [save(func(one), out / f"{name}-{safe}.png") for name, func in CHART_FUNCS.items()]
     return paths
 
 
@@ -185,5 +288,6 @@ def series_count(fig) -> int:
     return len(labels)
 
 
-__all__ = ["CHARTS", "capacity_chart", "fleet_chart", "plot_plan", "purchases_chart", "series_count",
+__all__ = ["CHARTS", "capacity_chart", "commitments_chart", "fan_chart", "fleet_chart", "plot_plan",
+           "purchases_chart", "ranges_chart", "save", "series_count",
            "spend_chart", "split_chart"]

@@ -270,3 +270,29 @@ def _round_integers(model) -> None:
             if v.value is not None and v.value < 0:
                 v.set_value(0.0, skip_validation=True)
 
+
+
+def load_columns(model, opt: Highs, values) -> None:
+    """Load a HiGHS column vector into the model's variables (integers made exact)."""
+    col = opt._pyomo_var_to_solver_var_map
+    for var in model.component_objects(pyo.Var, active=True):
+        for v in var.values():
+            c = col.get(id(v))
+            v.set_value(None if c is None else float(values[c]), skip_validation=True)
+    _round_integers(model)
+
+
+def highs_status(h: highspy.Highs) -> SolveStatus:
+    """What a direct HiGHS run established (for solves driven through the highspy object itself)."""
+    ms = h.getModelStatus()
+    S = highspy.HighsModelStatus
+    has_plan = h.getInfo().primal_solution_status == 2
+    if ms == S.kOptimal:
+        return SolveStatus.OPTIMAL
+    if ms in (S.kTimeLimit, S.kIterationLimit, S.kInterrupt, S.kSolutionLimit):
+        return SolveStatus.FEASIBLE if has_plan else SolveStatus.NO_SOLUTION
+    if ms == S.kInfeasible:
+        return SolveStatus.INFEASIBLE
+    if ms in (S.kUnbounded, S.kUnboundedOrInfeasible):
+        return SolveStatus.UNBOUNDED
+    return SolveStatus.ERROR
