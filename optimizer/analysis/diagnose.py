@@ -22,7 +22,7 @@ import highspy
 import pandas as pd
 
 from formulations import build_model
-from formulations.model import row_label, split_index
+from formulations.model import Commitments, row_label, split_index
 
 from ..instance import Instance
 from ..solver import attach
@@ -34,6 +34,7 @@ from ..solver.duals import binding, fixed_lp_marginals, row_names
 REQUIREMENTS = {"demand": 1.0, "training": 1.0, "frontier": 1.0, "frontier_pick": 100.0}
 LIMITS = {"budget": 1.0, "budget_annual": 1.0, "ceiling": 1.0, "region_max": 1.0, "supply": 1.0,
           "facility": 10.0}
+COMMITMENTS = {"commit_units": 1.0, "commit_blocks": 1.0}
 
 
 @dataclass
@@ -62,9 +63,14 @@ def _persistent(model):
     return opt, h, row_names(opt)
 
 
-def explain(inst: Instance, *, time_limit: float = 60.0) -> Explanation:
-    """Explain why ``inst`` has no feasible plan (or say that it has one)."""
-    model = build_model(inst)
+def explain(inst: Instance, *, commitments: Commitments | None = None, time_limit: float = 60.0) -> Explanation:
+    """Explain why ``inst`` has no feasible plan (or say that it has one).
+
+    With ``commitments`` (the decisions of an earlier plan held, spec v2
+    section 6), the committed rows are tried first: when the instance is
+    feasible once some of them change, the explanation names those rows.
+    """
+    model = build_model(inst, commitments=commitments)
     if model.info.trivially_infeasible:
         msgs = [what for _, what in model.info.trivially_infeasible]
         df = pd.DataFrame([{"family": n.split("[")[0], "key": n, "amount": math.nan, "unit": "",
@@ -74,14 +80,18 @@ def explain(inst: Instance, *, time_limit: float = 60.0) -> Explanation:
     S = model.info.scaling
     # first only the requirements may fall short (the answer a planner wants: what cannot be
     # met, by how much); if even that is infeasible, the limits may be exceeded too
-    for families in (REQUIREMENTS, {**REQUIREMENTS, **LIMITS}):
+    attempts = [REQUIREMENTS, {**REQUIREMENTS, **LIMITS}]
+    if commitments is not None:
+        attempts.insert(0, COMMITMENTS)
+    for families in attempts:
         found = _elastic(model, families, time_limit)
         if found is not None:
             break
     else:
         return Explanation(False, pd.DataFrame(columns=["family", "key", "amount", "unit", "message"]),
                            _iis(model), ["no explanation found within the time limit"])
-    records = [_describe(model, S, family, index, amount) for family, index, amount in found]
+    records = [_describe(model, S, family, index, abs(move), move, commitments)
+               for family, index, move in found]
     records.sort(key=lambda r: (str(r["family"]), str(r["key"])))
     df = pd.DataFrame(records, columns=["family", "key", "amount", "unit", "message"])
     if df.empty:
@@ -111,14 +121,16 @@ def _elastic(model, families: dict[str, float], time_limit: float):
                 scale = model._tree.data(v).training.frontier_cluster_pflops[t] / model.info.scaling.compute_pflops
             weight = families[family] / max(1.0, scale)
             h.addCol(weight, 0.0, highspy.kHighsInf, 1, [row], [sign])
-            slacks[h.getNumCol() - 1] = (row, family, index)
+            slacks[h.getNumCol() - 1] = (sign, family, index)
     h.setOptionValue("time_limit", time_limit)
     h.setOptionValue("mip_rel_gap", 1e-3)
     h.run()
     if h.getInfo().primal_solution_status != 2:
         return None
     values = h.getSolution().col_value
-    return [(family, index, values[col]) for col, (_, family, index) in slacks.items() if values[col] > 1e-7]
+    # the row moves by -sign * slack: above its upper bound (sign -1) or below its lower bound (+1)
+    return [(family, index, -sign * values[col]) for col, (sign, family, index) in slacks.items()
+            if values[col] > 1e-7]
 
 
 def _iis(model) -> list[str]:
@@ -144,7 +156,7 @@ def _iis(model) -> list[str]:
     return names
 
 
-def _describe(model, S, family: str, index, slack: float) -> dict:
+def _describe(model, S, family: str, index, slack: float, move: float = 0.0, commitments=None) -> dict:
     """A violated requirement as a sentence with year, region and amount (and the node of a tree)."""
     FU, MU = S.compute_pflops, S.money_usd
     tree = model._tree
@@ -218,6 +230,20 @@ def _describe(model, S, family: str, index, slack: float) -> dict:
         cap = inst.chips[g].supply_units[t]
         return rec(slack, "units", f"{when(t)}: the plan needs {cap + slack:,.0f} units of {g}, above the supply cap "
                    f"of {cap:,.0f} units → over by {slack:,.0f} units")
+    if family in ("commit_units", "commit_blocks"):
+        if family == "commit_units":
+            g, r, t = key
+            held = commitments.units.get((g, r, t), 0)
+            what = f"{held:,} units of {g} bought in {r}"
+        else:
+            r, t = key
+            held = commitments.blocks.get((r, t), 0)
+            what = f"{held:,} campus blocks started in {r}"
+        allowed = held + move
+        limit = "at most" if move < 0 else "at least"
+        return rec(slack, "units" if family == "commit_units" else "blocks",
+                   f"{when(t)}: the commitment of {what} cannot be held: the instance allows {limit} "
+                   f"{allowed:,.0f} → change it by {move:+,.0f}")
     if family == "facility":
         r, t = key
         return rec(slack, "MW", f"{when(t)}: chips in {r} draw {slack:,.1f} MW more than its facilities can supply")

@@ -67,8 +67,8 @@ out = _console()
 err = _console(stderr=True)
 
 
-def _print_problems(exc: InstanceError) -> None:
-    err.print(f"[bold red]invalid instance[/] {exc.source or ''}: "
+def _print_problems(exc, what: str = "invalid instance") -> None:
+    err.print(f"[bold red]{what}[/] {exc.source or ''}: "
               f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}", highlight=False)
     for p in exc.problems:
         err.print(f"  - {p}", highlight=False, markup=False)

@@ -40,6 +40,14 @@ def _show_plan(plan) -> None:
     if not plan.status.has_plan:
         return
     out.print()
+    if plan.stochastic:
+        if plan.scenarios is not None and len(plan.scenarios) <= 8:
+            cap = plan.facilities.pivot_table(index="year", columns="scenario", values="capacity_mw", aggfunc="sum")
+            out.print(_table(cap[list(plan.scenarios.scenario)].reset_index(),
+                             "Facility capacity by scenario (MW)"))
+        out.print("each scenario's full plan: capplan solve FILE --out DIR (a scenario column in every table); "
+                  "charts: capplan plot DIR")
+        return
     out.print(_table(yearly_overview(plan), "By year", money=("spend_usd",), pct=("training_share",)))
     out.print()
     out.print(_table(purchases_by_year(plan), "Chips bought (chip@region)"))
@@ -74,6 +82,10 @@ class _ProgressLine:
         self.live.__exit__(*exc)
         self._stream.close()
 
+    def step(self, text: str) -> None:
+        """A step of the analyses that run beside the main solve."""
+        self.live.update(self._text(f"{text}"), refresh=True)
+
     def __call__(self, p) -> None:
         inc = "-" if p.incumbent is None else f"{p.incumbent:,.6g}"
         bnd = "-" if p.bound is None else f"{p.bound:,.6g}"
@@ -83,35 +95,79 @@ class _ProgressLine:
             f"HiGHS {p.elapsed_seconds:6.1f} s   best plan {inc}   bound {bnd}   gap {gap}"), refresh=True)
 
 
-@app.command(help="Solve an instance and print the plan.\n\n" + EXIT_HELP)
+SOLVE_HELP = """Solve an instance and print the plan.
+
+An instance with an `uncertainty` section is solved over its scenario tree:
+the output starts with what to commit now (the decisions before the first
+stage), then each scenario's objective and regret, then what knowing the
+future is worth (EVPI) and what planning for the scenarios gains over
+planning for the base forecast (VSS). The value-of-information solves run on
+--workers local processes (default: the cores but one) or a Dask cluster
+(--scheduler); --no-value-of-information skips them.
+
+--commit PLAN_DIR --through YEAR holds an earlier plan's purchases and block
+starts of the years up to YEAR and reports what that costs against a free
+re-plan.
+
+""" + EXIT_HELP
+
+
+@app.command(help=SOLVE_HELP)
 def solve(
     file: Path = typer.Argument(..., help="Instance YAML file."),
     out_dir: Path | None = typer.Option(None, "--out", help="Write every plan table, summary.json and a "
                                         "copy of the instance to this directory."),
     fmt: str = typer.Option("csv", "--format", help="Comma-separated formats: csv,parquet,xlsx,json."),
-    time_limit: float | None = typer.Option(None, "--time-limit", help="Seconds for HiGHS."),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="Seconds for HiGHS (each solve)."),
     gap: float = typer.Option(1e-4, "--gap", help="Relative MIP gap at which HiGHS stops."),
     threads: int | None = typer.Option(None, "--threads", help="HiGHS threads."),
     log: bool = typer.Option(False, "--log", help="Stream the HiGHS log."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the status line."),
     stats: bool = typer.Option(False, "--stats", help="Print the coefficient ranges of the matrix HiGHS sees."),
+    commit: Path | None = typer.Option(None, "--commit", help="Plan directory whose decisions are held "
+                                       "(with --through)."),
+    through: int | None = typer.Option(None, "--through", help="Last committed year (with --commit)."),
+    voi: bool = typer.Option(True, "--value-of-information/--no-value-of-information",
+                             help="Under uncertainty: solve each scenario alone and the base plan (EVPI, VSS)."),
+    workers: int | None = typer.Option(None, "--workers", help="Local processes for the extra solves "
+                                       "(default: cores - 1)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786)."),
 ) -> None:
     from .. import pipeline
     from ..plan import FORMATS
+    from ..plan.commit import CommitmentError, commitments_from
+    from .app import dask_client, progress_lines
 
     formats = [f.strip() for f in fmt.split(",") if f.strip()]
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         err.print(f"unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
         raise typer.Exit(Exit.USAGE)
+    if (commit is None) != (through is None):
+        err.print("--commit and --through go together: --commit PLAN_DIR --through YEAR")
+        raise typer.Exit(Exit.USAGE)
     inst = _load_instance_or_exit(file)
-    live = err.is_terminal and not (log or quiet or as_json)
-    if live:
-        with _ProgressLine() as line:
-            plan = pipeline.solve(inst, time_limit=time_limit, mip_gap=gap, threads=threads, progress=line)
-    else:
-        plan = pipeline.solve(inst, time_limit=time_limit, mip_gap=gap, threads=threads, log=log)
+    commitments = None
+    if commit is not None:
+        try:
+            commitments = commitments_from(inst, commit, through)
+        except CommitmentError as exc:
+            _print_problems(exc, "invalid commitment")
+            raise typer.Exit(Exit.INVALID) from None
+    client = dask_client(scheduler)
+    options = dict(time_limit=time_limit, mip_gap=gap, threads=threads, commit=commit, through=through,
+                   value_of_information=voi, workers=workers, client=client)
+    try:
+        if err.is_terminal and not (log or quiet or as_json):
+            with _ProgressLine() as line:
+                plan = pipeline.solve(inst, progress=line, on_step=line.step, **options)
+        else:
+            with progress_lines("solve") as step:
+                plan = pipeline.solve(inst, log=log, on_step=None if quiet or as_json else step, **options)
+    finally:
+        if client is not None:
+            client.close()
     if out_dir is not None and plan.status.has_plan:
         plan.write(out_dir, formats)
     if as_json:
@@ -120,19 +176,63 @@ def solve(
         obj = "" if plan.objective is None else f" objective {plan.objective:,.6g}"
         out.print(f"{plan.status.value}{obj}")
     else:
+        if plan.stochastic:
+            _show_tree(plan)
         _show_plan(plan)
-        if plan.status.has_plan:
+        if plan.status.has_plan and not plan.stochastic:
             _show_binding(plan)
+        if "commitment_cost" in plan.extra:
+            _show_commitment(plan)
         if plan.status is SolveStatus.INFEASIBLE:
             from ..analysis.diagnose import explain
 
             out.print()
-            out.print(str(explain(inst)), markup=False)
+            out.print(str(explain(inst, commitments=commitments)), markup=False)
         if out_dir is not None and plan.status.has_plan:
             out.print(f"\nplan written to {out_dir}/ ({', '.join(formats)})")
     if stats and not as_json:
         _show_stats(plan)
     raise typer.Exit(STATUS_EXIT[plan.status])
+
+
+def _show_tree(plan) -> None:
+    """What a planner reads first under uncertainty: commit now, the scenarios, and what knowing is worth."""
+    from ..report.text import value_of_information_lines
+
+    inst = plan.instance
+    first = inst.uncertainty.stages[0].year
+    years = f"{inst.start}" + (f"-{first - 1}" if first - 1 > inst.start else "")
+    if plan.status.has_plan:
+        c = plan.commitments
+        title = f"What to commit now ({years}, before the first uncertainty is revealed in {first})"
+        if len(c):
+            out.print(_table(c, title))
+        else:
+            out.print(f"{title}: nothing; every decision can wait")
+        out.print()
+        sc = plan.scenarios[["scenario", "probability", "objective", "wait_and_see_objective", "regret",
+                             "unmet_pflops_years", "total_spend_usd"]]
+        out.print(_table(sc, "Scenarios (objective of this plan, and of perfect foresight)",
+                         money=("total_spend_usd",)))
+        out.print()
+    for line in value_of_information_lines(plan):
+        out.print(line, highlight=False)
+    out.print()
+
+
+def _show_commitment(plan) -> None:
+    from ..report.text import objective_unit
+
+    cost = plan.extra["commitment_cost"]
+    unit = objective_unit(plan.instance)
+    through = int(plan.extra["committed_through"])
+    out.print()
+    if cost == float("inf"):
+        out.print(f"holding the committed decisions through {through} leaves no feasible plan", highlight=False)
+    elif cost == cost:  # not NaN
+        share = f" ({cost / abs(plan.objective):.2%} of this plan's objective)" if plan.objective else ""
+        out.print(f"commitment cost: holding the decisions committed through {through} costs {cost:,.6g} {unit}"
+                  f"{share} against a free re-plan", highlight=False)
 
 
 def _show_binding(plan, top: int = 8) -> None:

@@ -13,6 +13,8 @@ import math
 import os
 from pathlib import Path
 
+import pandas as pd
+
 from formulations.model import Commitments
 
 from ..errors import Problem
@@ -33,23 +35,18 @@ class CommitmentError(ValueError):
 def commitments_from(inst: Instance, plan, through: int) -> Commitments:
     """The decisions of ``plan`` in the years ``inst.start .. through``, checked against ``inst``.
 
-    ``plan`` is a :class:`~optimizer.plan.Plan` or a plan directory.  A plan
+    ``plan`` is a :class:`~optimizer.plan.Plan`, a plan directory, or a directory with just the
+    signed decisions (``purchases.csv`` and ``facilities.csv`` in the plan's columns).  A plan
     under uncertainty commits its root decisions (the years before its first
     stage).  With an ``uncertainty`` section in ``inst``, ``through`` must be
     before its first stage year.
     """
-    from .core import Plan, read_plan
+    from .core import Plan
 
     source = None
     if not isinstance(plan, Plan):
         source = str(plan)
-        if not Path(os.fspath(plan)).is_dir():
-            raise CommitmentError([Problem("", "is not a plan directory (write one with capplan solve FILE "
-                                               "--out DIR)")], source)
-        try:
-            plan = read_plan(plan)
-        except FileNotFoundError as exc:
-            raise CommitmentError([Problem("", str(exc))], source) from None
+        plan = _read(Path(os.fspath(plan)), source)
     problems: list[Problem] = []
     years = tuple(range(inst.start, through + 1))
     if not inst.start <= through <= inst.end:
@@ -58,13 +55,13 @@ def commitments_from(inst: Instance, plan, through: int) -> Commitments:
     if unc is not None and through >= unc.stages[0].year:
         problems.append(Problem("through", f"must be before the first stage year {unc.stages[0].year} of the "
                                            f"instance's uncertainty section, got {through}"))
-    if not plan.status.has_plan:
+    if isinstance(plan, Plan) and not plan.status.has_plan:
         problems.append(Problem("", f"the plan has no decisions to commit (status {plan.status.value})"))
     if problems:
         raise CommitmentError(problems, source)
 
     purchases, facilities = plan.purchases, plan.facilities
-    if plan.stochastic:  # the decisions shared by every scenario: the root node's
+    if getattr(plan, "stochastic", False):  # the decisions shared by every scenario: the root node's
         first = plan.instance.uncertainty.stages[0].year
         if through >= first:
             raise CommitmentError([Problem("through", f"the committed plan is under uncertainty: only its "
@@ -113,6 +110,41 @@ def commitments_from(inst: Instance, plan, through: int) -> Commitments:
     if problems:
         raise CommitmentError(problems, source)
     return Commitments(years, units, blocks)
+
+
+def _read(d: Path, source: str):
+    """A plan directory (``capplan solve --out``), or a directory with just the signed decisions:
+    ``purchases`` (year, region, chip, units, chips) and ``facilities`` (year, region, blocks_started)
+    as csv, parquet or json."""
+    from types import SimpleNamespace
+
+    from .core import INSTANCE_COPY, read_plan
+
+    if not d.is_dir():
+        raise CommitmentError([Problem("", "is not a plan directory (write one with capplan solve FILE --out DIR)")],
+                              source)
+    if (d / INSTANCE_COPY).is_file():
+        try:
+            return read_plan(d)
+        except FileNotFoundError as exc:
+            raise CommitmentError([Problem("", str(exc))], source) from None
+    tables, problems = {}, []
+    for name, needed in (("purchases", ["year", "region", "chip", "units", "chips"]),
+                         ("facilities", ["year", "region", "blocks_started"])):
+        found = [d / f"{name}.{ext}" for ext in ("csv", "parquet", "json") if (d / f"{name}.{ext}").is_file()]
+        if not found:
+            problems.append(Problem(name, f"no {name}.csv (or .parquet, .json) in the directory"))
+            continue
+        f = found[0]
+        df = (pd.read_csv(f) if f.suffix == ".csv" else pd.read_parquet(f) if f.suffix == ".parquet"
+              else pd.read_json(f, orient="records"))
+        missing = [c for c in needed if c not in df.columns]
+        if missing:
+            problems.append(Problem(f.name, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"))
+        tables[name] = df
+    if problems:
+        raise CommitmentError(problems, source)
+    return SimpleNamespace(purchases=tables["purchases"], facilities=tables["facilities"], stochastic=False)
 
 
 def _known(ids) -> str:

@@ -18,26 +18,46 @@ def fmt_usd(x: float) -> str:
     return f"${x:,.0f}"
 
 
+def objective_unit(inst) -> str:
+    return "discounted PFLOP/s-years" if inst.objective.kind == "max_training" else "discounted USD"
+
+
 def summary_lines(plan: Plan) -> list[tuple[str, str]]:
     """(label, value) pairs describing the outcome of a solve."""
     inst, r = plan.instance, plan.result
     kind = inst.objective.kind
-    unit = "discounted PFLOP/s-years" if kind == "max_training" else "discounted USD"
+    unit = objective_unit(inst)
     lines = [("instance", f"{inst.name} ({inst.start}-{inst.end})"),
              ("status", f"{r.status.value}: {r.message}")]
+    if plan.stochastic:
+        unc = inst.uncertainty
+        stages = ", ".join(f"{s.name or 'stage'} in {s.year} ({len(s.branches)} branches)" for s in unc.stages)
+        risk = f"; risk: CVaR at alpha {unc.cvar_alpha:g} with weight {unc.risk_weight:g}" if unc.risk_weight else ""
+        lines.append(("scenarios", f"{len(inst.scenarios())}: {stages}{risk}"))
     if plan.status.has_plan:
-        lines.append(("objective", f"{plan.objective:,.6g} {unit} ({kind})"))
+        what = "objective" if not plan.stochastic else "objective (stochastic)"
+        lines.append((what, f"{plan.objective:,.6g} {unit} ({kind})"))
+        if plan.stochastic and plan.extra.get("expected_objective") is not None:
+            lines.append(("expected objective", f"{plan.extra['expected_objective']:,.6g}"
+                          + (f"; CVaR {plan.extra['cvar']:,.6g}" if inst.uncertainty.risk_weight else "")))
+        if getattr(inst.objective, "end_of_horizon", "truncate") == "salvage":
+            lines.append(("terminal value", f"{plan.extra.get('terminal_value', 0.0):,.6g} (included; chips in "
+                          "service after the horizon)"))
         if r.bound is not None:
             lines.append(("best bound", f"{r.bound:,.6g}"))
         lines.append(("mip gap", f"{r.mip_gap:.4%}" if r.mip_gap is not None else "-"))
-        spend = plan.spend.total_usd.sum()
+        s = plan.summary.iloc[0]
+        spend = s.total_spend_usd
         budget = inst.budget.total_usd
-        lines.append(("spend", fmt_usd(spend) + (f" of {fmt_usd(budget)} budget ({spend / budget:.1%})"
-                                                 if budget else " (no total budget)")))
-        cap = plan.facilities.groupby("year").capacity_mw.sum()
-        peak_year = int(cap.idxmax())
+        lines.append(("spend" if not plan.stochastic else "expected spend",
+                      fmt_usd(spend) + (f" of {fmt_usd(budget)} budget ({spend / budget:.1%})"
+                                        if budget else " (no total budget)")))
+        fac = plan.facilities
+        keys = ["scenario", "year"] if plan.stochastic else ["year"]
+        cap = fac.groupby(keys).capacity_mw.sum()
+        peak_year = int(cap.idxmax()[-1] if plan.stochastic else cap.idxmax())
         ceiling = inst.power.ceiling_mw
-        text = f"{cap.max():,.0f} MW in {peak_year}"
+        text = f"{cap.max():,.0f} MW in {peak_year}" + (" (largest scenario)" if plan.stochastic else "")
         if ceiling is not None:
             text += f" (ceiling {ceiling[peak_year]:,.0f} MW)"
         lines.append(("peak facility capacity", text))
@@ -46,6 +66,47 @@ def summary_lines(plan: Plan) -> list[tuple[str, str]]:
     lines.append(("time", f"build {r.build_seconds:.2f} s, hand-off {r.handoff_seconds:.2f} s, "
                           f"HiGHS {r.solve_seconds:.2f} s ({r.solver} {r.solver_version})"))
     return lines
+
+
+def value_of_information_lines(plan: Plan) -> list[str]:
+    """EVPI and VSS in sentences a planner reads (spec v2 section 4.3)."""
+    inst = plan.instance
+    x = plan.extra
+    unit = "PFLOP/s-years" if inst.objective.kind == "max_training" else "USD"
+    unc = inst.uncertainty
+    names = [s.name for s in unc.stages if s.name]
+    many = len(unc.stages) > 1
+    what = (" and ".join(names) + (" outcomes" if len(names) > 1 else " outcome")) if names else \
+        f"outcome{'s' if many else ''} of the {len(unc.stages)} stage{'s' if many else ''}"
+    first = unc.stages[0].year
+
+    def amount(v):
+        money = unit == "USD"
+        text = fmt_usd(v) if money else f"{v:,.0f} {unit}"
+        share = f" ({v / abs(plan.objective):.1%})" if plan.objective else ""
+        return text + share
+
+    lines = []
+    if _has(x.get("evpi")):
+        lines.append(f"Knowing the {what} before {first} would be worth {amount(x['evpi'])}: the expected value of "
+                     f"perfect information (EVPI = {'WS - RP' if unit != 'USD' else 'RP - WS'}, within the gap).")
+    elif "wait_and_see" in x or _has(x.get("wait_and_see")):
+        lines.append("EVPI: not computed (a scenario alone has no proven plan).")
+    vss = x.get("vss")
+    if vss == float("inf"):
+        lines.append("Value of the stochastic solution: the base forecast's plan cannot be held — "
+                     f"{x.get('base_plan_status')}.")
+    elif _has(vss):
+        lines.append(f"Planning for the scenarios instead of the base forecast gains {amount(vss)}: the value of the "
+                     f"stochastic solution (VSS = {'RP - EEV' if unit != 'USD' else 'EEV - RP'}; the base plan's "
+                     "commitments score EEV = " + f"{x['base_plan_objective']:,.6g}).")
+    if not lines:
+        lines.append("Value of information: not computed (--no-value-of-information, or the plan has no solution).")
+    return lines
+
+
+def _has(v) -> bool:
+    return v is not None and isinstance(v, (int, float)) and v == v and abs(v) != float("inf")
 
 
 def yearly_overview(plan: Plan) -> pd.DataFrame:
