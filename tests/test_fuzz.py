@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import tiny
+from golden_v2 import V2_STEMS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -94,7 +95,10 @@ def rich() -> dict:
 
 def _bases() -> list[dict]:
     out = [tiny(), rich(), generate_instance(2, 2, 3)]
-    out += [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "instances").glob("tiny-*.yaml"))]
+    # the spec-v2 goldens (golden_v2.py) are left out: files with v2 keys do not load
+    # before v2 exists, and any new base changes the derandomized examples drawn
+    out += [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "instances").glob("tiny-*.yaml"))
+            if p.stem not in V2_STEMS]
     for raw in out:  # the property is only meaningful if every starting point is valid
         load_instance(raw)
     return out
