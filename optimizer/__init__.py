@@ -11,6 +11,7 @@ above the solve, and the command line (``optimizer.cli``) is a thin shell on top
 'optimal'
 """
 
+from .analysis.alternatives import Alternatives, alternatives
 from .analysis.diagnose import Explanation, explain
 from .analysis.sweep import marginal, sweep
 from .errors import InstanceError, Problem
@@ -20,6 +21,7 @@ from .plan import Plan, read_plan
 from .solver import Progress, SolveResult, SolveStatus
 
 __all__ = [
+    "Alternatives",
     "Explanation",
     "Factor",
     "Instance",
@@ -30,6 +32,7 @@ __all__ = [
     "SolveResult",
     "SolveStatus",
     "Shift",
+    "alternatives",
     "explain",
     "load_instance",
     "marginal",

@@ -217,12 +217,10 @@ def test_commit_infeasible():
 
 
 def test_alternatives():
-    import optimizer
+    from optimizer import alternatives
 
-    if not hasattr(optimizer, "alternatives"):
-        pytest.skip("optimizer.alternatives not implemented yet (spec v2 §7)")
     inst = load_instance(str(INSTANCES / "tiny-alternatives.yaml"))
-    df = optimizer.alternatives(inst, slack=G.ALTERNATIVES["slack"]).set_index("aggregate")
+    df = alternatives(inst, slack=G.ALTERNATIVES["slack"], mip_gap=GAP).table.set_index("aggregate")
     assert set(df.index) == set(G.ALTERNATIVES["rows"])
     for name, (opt, lo, hi, robust) in G.ALTERNATIVES["rows"].items():
         row = df.loc[name]

@@ -139,6 +139,41 @@ def purchases_by_year(plan: Plan) -> pd.DataFrame:
 
 
 def compare_plans(a: Plan, b: Plan) -> dict[str, pd.DataFrame]:
+    """What changed from plan ``a`` to plan ``b``, scenario by scenario for plans under uncertainty.
+
+    Two plans under uncertainty are compared on their common scenarios, a plan
+    under uncertainty and a plain one scenario by scenario against the plain
+    one; every table then has a ``scenario`` column first, and ``commitments``
+    compares what each signs now.  See :func:`compare_pair` for the tables.
+    """
+    if not (a.stochastic or b.stochastic):
+        return compare_pair(a, b)
+    ids_a = list(a.scenarios.scenario) if a.stochastic else None
+    ids_b = list(b.scenarios.scenario) if b.stochastic else None
+    if ids_a is not None and ids_b is not None:
+        pairs = [(s, s) for s in ids_a if s in ids_b]
+        if not pairs:
+            raise ValueError(f"the plans share no scenario (a: {', '.join(ids_a)}; b: {', '.join(ids_b)})")
+    else:
+        pairs = [(s, None) for s in ids_a] if ids_a is not None else [(None, s) for s in ids_b]
+    per = []
+    for sa, sb in pairs:
+        tables = compare_pair(a.scenario(sa) if sa is not None else a, b.scenario(sb) if sb is not None else b)
+        per.append((sa or sb, tables))
+    out = {name: pd.concat([t[name].assign(scenario=sid) for sid, t in per], ignore_index=True)
+           for name in per[0][1]}
+    out = {name: df[["scenario", *[c for c in df.columns if c != "scenario"]]] for name, df in out.items()}
+    if a.stochastic and b.stochastic:
+        key = ["year", "region", "item"]
+        ca = a.commitments.groupby(key).quantity.sum()
+        cb = b.commitments.groupby(key).quantity.sum()
+        c = pd.concat([ca.rename("quantity_a"), cb.rename("quantity_b")], axis=1).fillna(0.0)
+        c["quantity_change"] = c.quantity_b - c.quantity_a
+        out["commitments"] = c.reset_index()
+    return out
+
+
+def compare_pair(a: Plan, b: Plan) -> dict[str, pd.DataFrame]:
     """What changed from plan ``a`` to plan ``b``: one table per aspect, with a, b and b - a.
 
     - headline: objective, spend, peak capacity, training share
