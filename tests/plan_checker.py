@@ -390,6 +390,26 @@ def _check(c: _Checker, inst, plan) -> None:  # noqa: C901 - one pass over the s
         else:
             terms += [delta * train_t[t], -delta * lam_m,
                       -inst.objective.cost_weight * delta * spend_t[t] / 1e9]
+    # spec v2 section 5: the terminal value of chips bought in the horizon still in service after it
+    terminal = 0.0
+    if getattr(inst.objective, "end_of_horizon", "truncate") == "salvage":
+        end = years[-1]
+        for (g, _, tau), row in purchases.items():
+            ch = chips[g]
+            last = int(tau) + ch.lifetime_years - 1
+            if last <= end:
+                continue
+            if inst.objective.kind == "max_training":
+                weight = sum((1.0 + rho) ** -(t - years[0]) for t in range(end + 1, last + 1))
+                terminal += row.chips * ch.peak_pflops * ch.util_train * weight
+            else:
+                terminal -= ((1.0 + rho) ** -(end + 1 - years[0]) * ch.price_usd[int(tau)] * row.chips
+                             * (last - end) / ch.lifetime_years)
+        terms.append(terminal)
+        s = tables["summary"]
+        if len(s) == 1 and "terminal_value" in s.columns:
+            c.eq("summary.terminal_value (salvage)", s.iloc[0]["terminal_value"], terminal,
+                 scale=max((abs(x) for x in terms), default=0.0))
     objective = sum(terms)
     c.eq(f"objective ({inst.objective.kind})", plan.objective, objective,
          scale=max((abs(x) for x in terms), default=0.0))
@@ -430,3 +450,94 @@ def _check(c: _Checker, inst, plan) -> None:  # noqa: C901 - one pass over the s
     inst_hash = getattr(inst, "hash", None)
     if inst_hash is not None and s["instance_hash"] != inst_hash:
         c.fail(f"summary.instance_hash: {s['instance_hash']!r}, instance {inst_hash!r}")
+
+
+# --------------------------------------------------------------------------- plans under uncertainty
+
+
+def check_tree_plan(inst, plan, rel_tol: float = 1e-6, abs_tol: float = 1e-6) -> None:
+    """Check a plan under uncertainty (spec v2 section 4) from its tables alone.
+
+    * every scenario's plan passes :func:`check_plan` against that scenario's own v1 instance;
+    * non-anticipativity: scenarios that share the node of year t (the same branches at every stage
+      with year <= t) have identical decisions in year t: purchases, blocks, the fleet's training
+      and inference assignment, serving and unmet demand;
+    * the scenarios table: probabilities are the products of the branch probabilities, each
+      objective is that scenario's v1 objective, and the plan's objective is (1 - w) E + w CVaR of them;
+    * the commitments table lists exactly the root node's purchases and blocks.
+    """
+    c = _Checker(rel_tol, abs_tol)
+    unc = inst.uncertainty
+    scenarios = inst.scenarios()
+    stage_years = [s.year for s in unc.stages]
+    # probabilities: products of the branches', in stage order then file order
+    expected = [()]
+    for st in unc.stages:
+        expected = [(*e, b) for e in expected for b in st.branches]
+    ids = ["/".join(b.id for b in e) for e in expected]
+    if [s.id for s in scenarios] != ids:
+        c.fail(f"scenarios: {[s.id for s in scenarios]}, expected the product {ids}")
+    prob = {"/".join(b.id for b in e): math.prod(b.probability for b in e) for e in expected}
+    table = plan.scenarios.set_index("scenario")
+    values = []
+    for s in scenarios:
+        c.eq(f"scenarios[{s.id}].probability", table.loc[s.id, "probability"], prob.get(s.id, math.nan), 1.0)
+        one = plan.scenario(s.id)
+        try:
+            check_plan(s.instance, one, rel_tol, abs_tol)
+        except AssertionError as exc:
+            c.fail(f"scenario {s.id}: {exc}")
+        values.append(one.objective)
+    # the risk measure of the scenarios' objectives is the plan's objective
+    maximize = inst.objective.kind == "max_training"
+    e = sum(prob[s.id] * v for s, v in zip(scenarios, values))
+    rp = e
+    if unc.risk_weight > 0:
+        ordered = sorted(zip(values, [prob[s.id] for s in scenarios]), reverse=not maximize)
+        left, tail = 1.0 - unc.cvar_alpha, 0.0
+        for v, p in ordered:
+            take = min(p, left)
+            tail += take * v
+            left -= take
+        rp = (1 - unc.risk_weight) * e + unc.risk_weight * tail / (1.0 - unc.cvar_alpha)
+    c.eq("objective = (1 - w) E + w CVaR of the scenario objectives", plan.objective, rp,
+         scale=max(abs(v) for v in values))
+    # non-anticipativity, from the tables alone
+    decisions = {
+        "purchases": (["region", "chip"], ["units"]),
+        "facilities": (["region"], ["blocks_started"]),
+        "fleet": (["region", "chip"], ["train", "infer"]),
+        "serving": (["source", "demand_region"], ["pflops"]),
+        "compute": (["region"], ["unmet_pflops"]),
+    }
+    for t in inst.years:
+        depth = sum(1 for y in stage_years if y <= t)
+        groups: dict[str, list[str]] = {}
+        for s in scenarios:
+            groups.setdefault("/".join(s.id.split("/")[:depth]), []).append(s.id)
+        for node, members in groups.items():
+            for name, (key, cols) in decisions.items():
+                df = getattr(plan, name)
+                rows = df[(df.year == t) & df.scenario.isin(members)]
+                first = rows[rows.scenario == members[0]].set_index(key)[cols].sort_index()
+                for other in members[1:]:
+                    them = rows[rows.scenario == other].set_index(key)[cols].sort_index()
+                    same = first.index.equals(them.index) and all(
+                        abs(a - b) <= c.tol(a, b) for a, b in zip(first.to_numpy().ravel(), them.to_numpy().ravel()))
+                    if not same:
+                        c.fail(f"non-anticipativity: {name} of {t} differ between {members[0]} and {other}, "
+                               f"which share the node {node or 'root'}")
+    # the commitments are the root node's decisions
+    first_stage = stage_years[0]
+    s0 = scenarios[0].id
+    p0 = plan.purchases[(plan.purchases.scenario == s0) & (plan.purchases.year < first_stage)]
+    f0 = plan.facilities[(plan.facilities.scenario == s0) & (plan.facilities.year < first_stage)
+                         & (plan.facilities.blocks_started > 0)]
+    want = {(int(r.year), r.region, r.chip): float(r.units) for r in p0.itertuples()}
+    want.update({(int(r.year), r.region, "blocks"): float(r.blocks_started) for r in f0.itertuples()})
+    got = {(int(r.year), r.region, r.item): float(r.quantity) for r in plan.commitments.itertuples()}
+    if got != want:
+        c.fail(f"commitments: {got}, the root node's decisions are {want}")
+    if c.violations:
+        raise AssertionError(f"plan of {inst.name!r} under uncertainty violates {len(c.violations)} check(s):\n  - "
+                             + "\n  - ".join(c.violations[:100]))
