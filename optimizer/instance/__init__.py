@@ -3,6 +3,9 @@
 A YAML file or a mapping goes in, a frozen :class:`Instance` with every series
 resolved per horizon year comes out, or an :class:`~optimizer.errors.InstanceError`
 listing every problem with its key path.  Past this package the data is trusted.
+
+The format is described once, as pydantic models (:mod:`.models`, built from
+:mod:`.fields`).
 """
 
 from .changes import ChangeError, Factor, Shift, concrete_changes, parse_values, parse_vary, set_path

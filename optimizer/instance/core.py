@@ -21,7 +21,7 @@ from .changes import set_path
 from .data import Budget, Chip, Objective, Power, Region, Training, _freeze, canonical_json, plain
 from .limits import MAX_FILE_BYTES
 from .loader import parse_yaml
-from .validate import validate_raw
+from .models import validate_raw
 
 
 @dataclass(frozen=True)

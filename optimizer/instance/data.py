@@ -77,13 +77,13 @@ class Objective:
     kind: str = "max_training"
     unmet_penalty: float | None = None
     cost_weight: float = 0.0
+    end_of_horizon: str = "truncate"  # or "salvage" (spec v2 section 5)
 
 
 @dataclass(frozen=True)
 class Training:
     min_pflops: Series
     frontier_cluster_pflops: Series
-
 
 
 
