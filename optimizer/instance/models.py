@@ -1,5 +1,5 @@
-"""The instance format (spec model-v1 section 1, plus ``objective.end_of_horizon`` of model-v2) as pydantic
-models.
+"""The instance format (spec model-v2: v1 section 1 plus ``uncertainty`` and ``objective.end_of_horizon``)
+as pydantic models.
 
 The same models validate files and generate the published JSON Schema
 (:mod:`optimizer.instance.schema`).  Every model forbids unknown keys; a key
@@ -9,7 +9,7 @@ whose value is null counts as absent.  Problems keep capplan's own wording
 the structural ones (unknown and missing keys, a value that is not a mapping).
 Cross-field rules read the fields validated before them (``info.data``) and
 what the whole file defines (the validation ``context``: the horizon years,
-the region ids), so that every problem is found in one pass.
+the region and chip ids), so that every problem is found in one pass.
 
 :func:`validate_raw` runs them and returns the fields of an
 :class:`~optimizer.instance.core.Instance` and the problems, in section order.
@@ -17,10 +17,14 @@ the region ids), so that every problem is found in one pass.
 
 from __future__ import annotations
 
+import difflib
+import math
+import re
 from types import MappingProxyType
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
 from pydantic import (
+    BaseModel,
     Field,
     PlainValidator,
     ValidationError,
@@ -32,12 +36,14 @@ from pydantic import (
 
 from ..errors import Problem
 from . import data as frozen
+from .changes import Factor, Shift, parse_token
 from .data import _ro
 from .fields import (
     FormatModel,
     Located,
     Number,
     Series,
+    SeriesSpec,
     Text,
     Year,
     _context,
@@ -50,11 +56,13 @@ from .fields import (
     quiet,
     years_of,
 )
-from .limits import MAX_CHIPS, MAX_HORIZON_YEARS, MAX_REGIONS
+from .limits import MAX_BRANCHES, MAX_CHIPS, MAX_HORIZON_YEARS, MAX_REGIONS, MAX_SCENARIOS, MAX_STAGES
 from .messages import _describe, _key_text, _known, _repr
 
 OBJECTIVE_KINDS = ("max_training", "min_cost")
 END_OF_HORIZON = ("truncate", "salvage")
+BRANCH_ID = re.compile(r"[A-Za-z0-9_.-]+")
+PROBABILITY_TOLERANCE = 1e-9
 
 
 # --------------------------------------------------------------------------- v1 sections
@@ -278,6 +286,128 @@ def _description(value) -> str:
     return value
 
 
+# --------------------------------------------------------------------------- v2: uncertainty
+
+
+def _changes(value, info: ValidationInfo) -> dict[str, Any]:
+    """Each change path is allowed (spec v2 section 4.1 rules 1-3) and its value has an allowed form."""
+    if not isinstance(value, dict):
+        fail(f"must be a mapping {{path: value}}, got {_describe(value)}")
+    ctx = _context(info)
+    problems, out = Located(), {}
+    for path, raw_value in value.items():
+        loc = (_key_text(path),)
+        found = problems.check(loc, change_targets, path, ctx.get("region_ids", ()), ctx.get("chip_ids", ()))
+        if found is None:
+            continue
+        kind, spec, _ = found
+        v = parse_token(raw_value) if isinstance(raw_value, str) else raw_value
+        if kind != "chip" and isinstance(v, Shift):
+            problems.add(loc, f"a year shift ({v}) moves an integer year (such as chips.G.available_from), "
+                         "not this value")
+        elif kind == "series" and v is None:
+            problems.add(loc, "a series cannot be removed in a branch (null); give its values")
+        elif kind == "series" and not isinstance(v, Factor):
+            problems.check(loc, spec.resolve, v, years_of(info))
+        out[path] = v
+    problems.raise_any()
+    return out
+
+
+Changes = Annotated[dict[str, Any], PlainValidator(_changes), WithJsonSchema({
+    "type": "object", "additionalProperties": {},
+    "description": "{dotted path: value}, acting from the stage year on. A path is a series (regions.*.max_mw, "
+    "chips.trn4.supply_units, ...), budget.total_usd, or any key of a chip with no chip in service before the "
+    "stage year; * matches every region or chip. A value is a plain value (series forms included), a factor "
+    "'x1.5' or a year shift '+1y' / '-1y'."})]
+
+
+class Branch(FormatModel):
+    probability: Number(gt=0, le=1) = Field(
+        description="Probability of the branch given the stages before, > 0; a stage's branches sum to 1.")
+    changes: Changes | None = Field(None, description="Changes from the stage year on (none: the parent's data).")
+
+
+def _branches(value, handler):
+    if not isinstance(value, dict) or not 1 <= len(value) <= MAX_BRANCHES:
+        got = f"{len(value)} branches" if isinstance(value, dict) else _describe(value)
+        fail(f"must be a mapping of 1 to {MAX_BRANCHES} branches {{id: {{probability, changes}}}}, got {got}")
+    problems, ok = Located(), {}
+    for key, entry in value.items():
+        bid = str(key) if isinstance(key, int) and not isinstance(key, bool) else key
+        if not isinstance(bid, str) or not BRANCH_ID.fullmatch(bid):
+            problems.add((_key_text(key),), f"branch id must match [A-Za-z0-9_.-]+, got {_repr(key)}")
+        elif bid in ok:
+            problems.add((bid,), "duplicate branch id")
+        else:
+            ok[bid] = entry
+    out = problems.check((), handler, ok)
+    probabilities = [quiet(check_number, b.get("probability"), gt=0, le=1) if isinstance(b, dict) else None
+                     for b in value.values()]
+    if None not in probabilities:  # each valid (else reported): whatever else is wrong, check their sum
+        total = math.fsum(probabilities)
+        if abs(total - 1) > PROBABILITY_TOLERANCE:
+            problems.add((), f"branch probabilities must sum to 1 (±{PROBABILITY_TOLERANCE:g}), got {total:.12g}")
+    problems.raise_any()
+    return out
+
+
+class Stage(FormatModel):
+    year: Year = Field(description="Year the stage's outcome is known: decisions of years before it are shared "
+                       "by its branches. In (horizon.start, horizon.end], increasing from stage to stage.")
+    name: Text | None = Field(None, description="Label used in reports.")
+    branches: Annotated[dict[str, Branch], WrapValidator(_branches)] = Field(
+        description=f"1 to {MAX_BRANCHES} outcomes {{id: {{probability, changes}}}}; ids match [A-Za-z0-9_.-]+.",
+        json_schema_extra={"minProperties": 1, "maxProperties": MAX_BRANCHES,
+                           "propertyNames": {"pattern": "^[A-Za-z0-9_.-]+$"}})
+
+    @field_validator("year")
+    @classmethod
+    def _inside_horizon(cls, year, info: ValidationInfo):
+        years = years_of(info)
+        if years and not years[0] < year <= years[-1]:
+            fail(f"must be after horizon.start ({years[0]}) and at most horizon.end ({years[-1]}), got {year}")
+        return year
+
+
+def _stages(value, handler):
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_STAGES:
+        got = f"{len(value)} stages" if isinstance(value, list) else _describe(value)
+        fail(f"must be a list of 1 to {MAX_STAGES} stages, got {got}")
+    problems = Located()
+    out = problems.check((), handler, value)
+    previous = None
+    for i, stage in enumerate(value):
+        year = quiet(check_year, stage.get("year")) if isinstance(stage, dict) else None
+        if year is not None and previous is not None and year <= previous:
+            problems.add((i, "year"), f"must be after the year of the stage before ({previous}), got {year}")
+        previous = year if year is not None else previous
+    count = math.prod(len(s["branches"]) for s in value
+                      if isinstance(s, dict) and isinstance(s.get("branches"), dict))
+    if count > MAX_SCENARIOS:
+        problems.add((), f"{count:,} scenarios (the product of the stages' branch counts) is above the limit "
+                     f"of {MAX_SCENARIOS:,}")
+    problems.raise_any()
+    return out
+
+
+class Risk(FormatModel):
+    cvar_alpha: Number(ge=0, lt=1) | None = Field(
+        None, description="CVaR level alpha in [0, 1): the risk term is the mean objective over the worst "
+        "1 - alpha of probability. Default 0.9.")
+    weight: Number(ge=0, le=1) | None = Field(
+        None, description="Weight w in [0, 1] of CVaR against the expectation. Default 0 (risk neutral).")
+
+
+class Uncertainty(FormatModel):
+    """A scenario tree (spec v2 section 4.1): scenarios are the product of the stages' branches."""
+
+    stages: Annotated[list[Stage], WrapValidator(_stages)] = Field(
+        description=f"1 to {MAX_STAGES} stages in increasing years; at most {MAX_SCENARIOS:,} scenarios.",
+        json_schema_extra={"minItems": 1, "maxItems": MAX_STAGES})
+    risk: Risk | None = Field(None, description="Risk aversion; absent: risk neutral.")
+
+
 # --------------------------------------------------------------------------- the file
 
 
@@ -303,19 +433,99 @@ class InstanceModel(FormatModel):
     serving: Serving | None = Field(
         None, description="{demand region: {source region: efficiency}}: where each listed demand region may "
         "be served from. An unlisted region serves itself with efficiency 1.")
+    uncertainty: Uncertainty | None = Field(
+        None, description="Optional scenario tree (spec v2 section 4.1); absent: the deterministic program.")
 
+
+# --------------------------------------------------------------------------- change paths (spec v2 4.1)
+
+
+def _annotation_metadata(annotation) -> list:
+    """The Annotated metadata of a field type, looking inside ``X | None``."""
+    if get_origin(annotation) is Annotated:
+        return list(annotation.__metadata__)
+    if get_origin(annotation) in (Union, type(int | None)):
+        return [m for arg in get_args(annotation) for m in _annotation_metadata(arg)]
+    return []
+
+
+def _series_of(model: type[BaseModel]) -> dict[str, SeriesSpec]:
+    out = {}
+    for name, f in model.model_fields.items():
+        spec = next((m for m in [*f.metadata, *_annotation_metadata(f.annotation)] if isinstance(m, SeriesSpec)),
+                    None)
+        if spec is not None:
+            out[name] = spec
+    return out
+
+
+SECTIONS = {"budget": Budget, "power": Power, "training": Training, "regions": Region, "chips": Chip}
+SERIES = {name: _series_of(model) for name, model in SECTIONS.items()}  # rule 1: every series of section 1
+CHIP_KEYS = ([k for k in Chip.model_fields if k != "utilization"]
+             + ["utilization", *(f"utilization.{k}" for k in Utilization.model_fields)])
+NOT_ALLOWED = ("cannot change in a branch: only the series, budget.total_usd and the keys of a chip with no "
+               "chip in service before the stage year may change")
+
+
+def change_targets(path, region_ids, chip_ids) -> tuple[str, SeriesSpec | None, list[tuple]]:
+    """What a change path names: its kind (``series``, ``total`` or ``chip``; rules 1, 2, 3), the series'
+    spec, and the concrete key paths (tuples) it reaches, ``*`` expanded.  Raises a worded error."""
+    if not isinstance(path, str) or not path.strip():
+        fail(f"a change path must be a dotted key path such as budget.total_usd, got {_repr(path)}")
+    section, _, rest = path.partition(".")
+    if section in SECTIONS and not rest:
+        fail(f"name a key of {section} ({section}.KEY)")
+    if section in ("budget", "power", "training"):
+        if (section, rest) == ("budget", "total_usd"):
+            return "total", None, [(section, rest)]
+        if rest in SERIES[section]:
+            return "series", SERIES[section][rest], [(section, rest)]
+        if rest in SECTIONS[section].model_fields:
+            fail(NOT_ALLOWED)
+        fail(f"unknown key {rest!r} of {section}{_hint(rest, SECTIONS[section].model_fields)}")
+    if section in ("regions", "chips"):
+        what, ids = section[:-1], region_ids if section == "regions" else chip_ids
+        if rest.startswith("*.") or rest == "*":
+            targets, key = list(ids), rest[2:]
+        else:
+            ident = max((i for i in ids if rest == i or rest.startswith(i + ".")), key=len, default=None)
+            if ident is None:
+                fail(f"unknown {what} {rest.split('.')[0]!r}{_known(ids)}")
+            targets, key = [ident], rest[len(ident) + 1:]
+        if not key:
+            fail(f"name a key of the {what} ({section}.ID.KEY): a whole {what} cannot be added or replaced "
+                 "in a branch")
+        keys = list(Region.model_fields) if section == "regions" else CHIP_KEYS
+        if key in SERIES[section]:
+            kind, spec = "series", SERIES[section][key]
+        elif key not in keys:
+            fail(f"unknown key {key!r} of a {what}{_hint(key, keys)}")
+        elif section == "regions":
+            fail(NOT_ALLOWED)
+        else:
+            kind, spec = "chip", None
+        return kind, spec, [(section, i, *key.split(".")) for i in targets]
+    if section in InstanceModel.model_fields:
+        fail(NOT_ALLOWED)
+    fail(f"unknown section {section!r}{_hint(section, InstanceModel.model_fields)}")
+
+
+def _hint(word: str, options) -> str:
+    hint = difflib.get_close_matches(word, sorted(options), n=1)
+    return f"; did you mean {hint[0]!r}?" if hint else ""
 
 
 # --------------------------------------------------------------------------- validation
 
 
 def context_of(raw) -> dict:
-    """What validators need from the whole file: the horizon years and start, the region ids."""
+    """What validators need from the whole file: the horizon years and start, the region and chip ids."""
     h = raw.get("horizon") if isinstance(raw, dict) else None
     start = quiet(check_year, h.get("start")) if isinstance(h, dict) and h.get("start") is not None else None
     years = quiet(lambda: Horizon.model_validate(h).years) or ()
     section = raw.get if isinstance(raw, dict) else lambda _: None
-    return {"years": years, "start": start, "region_ids": section_ids(section("regions"), MAX_REGIONS)}
+    return {"years": years, "start": start, "region_ids": section_ids(section("regions"), MAX_REGIONS),
+            "chip_ids": section_ids(section("chips"), MAX_CHIPS)}
 
 
 def path_of(loc: tuple) -> str:
@@ -370,4 +580,19 @@ def instance_fields(m: InstanceModel, years: tuple[int, ...]) -> dict:
         regions=MappingProxyType(regions),
         chips=MappingProxyType(chips),
         serving=MappingProxyType({d: MappingProxyType(s) for d, s in (m.serving or {}).items()}),
+        uncertainty=_uncertainty(m.uncertainty),
     )
+
+
+def _uncertainty(u: Uncertainty | None) -> Uncertainty | None:
+    if u is None:
+        return None
+    risk = u.risk or Risk()
+    return frozen.Uncertainty(
+        stages=tuple(frozen.Stage(s.year, s.name, tuple(
+            frozen.Branch(bid, b.probability, MappingProxyType(dict(b.changes or {})))
+            for bid, b in s.branches.items())) for s in u.stages),
+        cvar_alpha=risk.cvar_alpha if risk.cvar_alpha is not None else 0.9,
+        risk_weight=risk.weight or 0.0,
+    )
+
