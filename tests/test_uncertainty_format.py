@@ -362,6 +362,17 @@ def test_bad_values_are_named_at_the_change(path, value, expect):
     assert any(m.startswith(f"{CHANGES}.{path}") and m.endswith(expect) for m in msgs), msgs
 
 
+def test_null_removes_a_chip_key_or_the_total_budget():
+    a, _ = load_instance(two({"chips.g4.available_until": None, "budget.total_usd": None}, year=2029)).scenarios()
+    assert a.instance.chips["g4"].available_until == 2030 and a.instance.budget.total_usd is None
+
+
+def test_where_two_paths_reach_one_key_the_later_wins():
+    a, _ = load_instance(two({"chips.*.supply_units": "x2", "chips.g3.supply_units": 10})).scenarios()
+    assert series(a.instance.chips["g3"].supply_units) == [100, 100, 10, 10, 10]
+    assert series(a.instance.chips["g4"].supply_units) == [50, 50, 100, 100, 100]
+
+
 def test_a_bad_series_year_is_named_under_the_change():
     assert problems_of(two({"regions.us.max_mw": {"2028x": 1}})) == [
         f"{CHANGES}.regions.us.max_mw.2028x: series year must be an integer year, got '2028x'"]
