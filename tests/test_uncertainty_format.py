@@ -526,3 +526,35 @@ def test_a_thousand_scenarios_load_in_reasonable_time():
     assert s.id == "b9/b9/b9" and s.probability == pytest.approx(1e-3)
     assert series(s.instance.regions["eu"].inference_demand_pflops) == pytest.approx(
         [10, 19, 36.1, 68.59, 68.59])
+
+
+# ---------------------------------------------------------------- never a traceback
+
+PATHS = [*SERIES_PATHS, "budget.total_usd", "chips.g4.available_from", "chips.g4.utilization", "chips.*.power_w",
+         "chips.g4.installed", "regions.*.max_mw", "regions.us", "chips.g3.installed", "objective.kind", "", "*",
+         "chips.*", "regions.*.*", "chips.g4.utilization.train.x", 7, None]
+VALUES = [None, True, 0, -1, 1.5, 1e300, 10**400, float("nan"), "", "x", "x0", "x-1", "x1e300", "+1y", "-999y",
+          "100e9", [], [1], {}, {"start": 1}, {"start": 1, "growth": 5}, {2028: 1, "x": 2}, {"train": "a"},
+          [{"region": "us", "year": 2020, "chips": 1}]]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_trees_load_or_name_their_problems(seed):
+    import random
+
+    rng = random.Random(seed)
+    stages = []
+    for year in sorted(rng.sample(range(2025, 2032), rng.randint(1, 3))):
+        branches = {}
+        for b in range(rng.randint(1, 3)):
+            changes = {rng.choice(PATHS): copy.deepcopy(rng.choice(VALUES)) for _ in range(rng.randint(0, 3))}
+            branches[f"b{b}"] = (rng.choice([0.5, 1, 0.25, "x"]), changes)
+        stages.append((year, branches))
+    try:
+        inst = load_instance(tree(*stages))
+    except InstanceError as exc:
+        assert exc.problems and all(isinstance(p.path, str) and p.message for p in exc.problems)
+        assert all(p.path.startswith("uncertainty") for p in exc.problems), exc
+        str(exc)
+    else:
+        assert all(s.instance.uncertainty is None for s in inst.scenarios())
