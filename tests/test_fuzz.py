@@ -29,7 +29,6 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import tiny
-from golden_v2 import V2_STEMS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,7 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The top-level sections of spec section 1: every key path starts with one of them.
 SECTIONS = {"name", "description", "horizon", "discount_rate", "budget", "power", "objective",
-            "training", "regions", "chips", "serving"}
+            "training", "regions", "chips", "serving",
+            "uncertainty"}  # spec v2 section 4
 
 FUZZ = dict(deadline=None, derandomize=True, database=None, print_blob=True,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -95,10 +95,7 @@ def rich() -> dict:
 
 def _bases() -> list[dict]:
     out = [tiny(), rich(), generate_instance(2, 2, 3)]
-    # the spec-v2 goldens (golden_v2.py) are left out: files with v2 keys do not load
-    # before v2 exists, and any new base changes the derandomized examples drawn
-    out += [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "instances").glob("tiny-*.yaml"))
-            if p.stem not in V2_STEMS]
+    out += [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "instances").glob("tiny-*.yaml"))]
     for raw in out:  # the property is only meaningful if every starting point is valid
         load_instance(raw)
     return out

@@ -3,20 +3,18 @@ and near-optimal ranges (§7), on tiny instances whose numbers are derived by
 hand in each file's header (values in ``golden_v2.py``).
 
 The v1 parts (each tree's base instance, the truncate variants, the
-uncommitted optimum) run today; the v2 parts skip until the loader accepts
-the v2 keys and the library has the v2 entry points.
+uncommitted optimum) are cross-checks of the derivations with the v1 program.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 from pathlib import Path
 
 import pytest
 import yaml
 
-from optimizer import InstanceError, SolveStatus, load_instance, solve
+from optimizer import SolveStatus, load_instance, solve
 
 try:  # pytest puts tests/ on sys.path (rootdir import mode "prepend")
     import golden_v2 as G
@@ -35,22 +33,6 @@ def approx(x):
 def raw(stem):
     with open(INSTANCES / f"{stem}.yaml") as f:
         return yaml.safe_load(f)
-
-
-def load_v2(source):
-    """Load a file or mapping that uses v2 keys; skip while the loader rejects them."""
-    try:
-        return load_instance(source)
-    except InstanceError as e:
-        v2 = ("uncertainty", "end_of_horizon")
-        if any(any(k in p.path for k in v2) for p in e.problems):
-            pytest.skip(f"spec v2 not implemented yet: {e.problems[0]}")
-        raise
-
-
-def needs_argument(fn, name):
-    if name not in inspect.signature(fn).parameters:
-        pytest.skip(f"{fn.__name__}() has no {name!r} argument yet (spec v2)")
 
 
 def purchases_of(df, years=None):
@@ -73,7 +55,7 @@ def blocks_of(df, years=None):
 
 @functools.cache
 def solved(stem):
-    inst = load_v2(str(INSTANCES / f"{stem}.yaml"))
+    inst = load_instance(str(INSTANCES / f"{stem}.yaml"))
     return inst, solve(inst, mip_gap=GAP)
 
 
@@ -192,7 +174,6 @@ def test_salvage(stem):
 
 
 def test_commit():
-    needs_argument(solve, "commit")
     inst = load_instance(str(INSTANCES / "tiny-commit.yaml"))
     plan = solve(inst, commit=ROOT / G.COMMIT["plan"], through=G.COMMIT["through"], mip_gap=GAP)
     assert plan.status == SolveStatus.OPTIMAL, plan.message
@@ -206,7 +187,6 @@ def test_commit():
 
 
 def test_commit_infeasible():
-    needs_argument(solve, "commit")
     inst = load_instance(str(INSTANCES / "tiny-commit.yaml"))
     plan = solve(inst, commit=ROOT / G.COMMIT["infeasible_plan"], through=G.COMMIT["through"])
     # purchases row 2026,r,a,12 draws 12 MW in 2026, above max_mw 10

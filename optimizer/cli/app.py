@@ -86,6 +86,8 @@ def _table(df: pd.DataFrame, title: str, money=(), pct=(), ints=()) -> Table:
         for c, v in zip(df.columns, row):
             if isinstance(v, str):
                 cells.append(v)
+            elif v is None or (isinstance(v, float) and math.isnan(v)):
+                cells.append("-")
             elif c in money:
                 cells.append(fmt_usd(v))
             elif c in pct:

@@ -3,17 +3,38 @@
 A YAML file or a mapping goes in, a frozen :class:`Instance` with every series
 resolved per horizon year comes out, or an :class:`~optimizer.errors.InstanceError`
 listing every problem with its key path.  Past this package the data is trusted.
+
+The format is described once, as pydantic models (:mod:`.models`, built from
+:mod:`.fields`), which both validate files and generate the published JSON
+Schema (:mod:`.schema`).  A file with an ``uncertainty`` section also yields
+its scenarios (:mod:`.scenarios`), each a validated v1 instance.
 """
 
-from .changes import ChangeError, Factor, Shift, concrete_changes, parse_values, parse_vary, set_path
+from .changes import ChangeError, Factor, Shift, concrete_changes, parse_token, parse_values, parse_vary, set_path
 from .core import Instance, load_instance, parse_instance
-from .data import Budget, Chip, Installed, Objective, Power, Region, Series, Training, canonical_json, plain
+from .data import (
+    Branch,
+    Budget,
+    Chip,
+    Installed,
+    Objective,
+    Power,
+    Region,
+    Scenario,
+    Series,
+    Stage,
+    Training,
+    Uncertainty,
+    canonical_json,
+    plain,
+)
 from .limits import (
     MAX_CHIPS,
     MAX_FILE_BYTES,
     MAX_HORIZON_YEARS,
     MAX_MAGNITUDE,
     MAX_REGIONS,
+    MAX_SCENARIOS,
     MAX_YAML_NODES,
     MIN_MAGNITUDE,
     YEAR_RANGE,
@@ -21,8 +42,9 @@ from .limits import (
 from .loader import parse_yaml
 
 __all__ = [
-    "MAX_CHIPS", "MAX_FILE_BYTES", "MAX_HORIZON_YEARS", "MAX_MAGNITUDE", "MAX_REGIONS", "MAX_YAML_NODES",
-    "MIN_MAGNITUDE", "YEAR_RANGE", "Budget", "ChangeError", "Chip", "Factor", "Installed", "Instance",
-    "Objective", "Power", "Region", "Series", "Shift", "Training", "canonical_json", "concrete_changes",
-    "load_instance", "parse_instance", "parse_values", "parse_vary", "parse_yaml", "plain", "set_path",
+    "MAX_CHIPS", "MAX_FILE_BYTES", "MAX_HORIZON_YEARS", "MAX_MAGNITUDE", "MAX_REGIONS", "MAX_SCENARIOS",
+    "MAX_YAML_NODES", "MIN_MAGNITUDE", "YEAR_RANGE", "Branch", "Budget", "ChangeError", "Chip", "Factor",
+    "Installed", "Instance", "Objective", "Power", "Region", "Scenario", "Series", "Shift", "Stage", "Training",
+    "Uncertainty", "canonical_json", "concrete_changes", "load_instance", "parse_instance", "parse_token",
+    "parse_values", "parse_vary", "parse_yaml", "plain", "set_path",
 ]

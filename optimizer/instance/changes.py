@@ -78,15 +78,24 @@ def parse_values(text: str) -> list[Value]:
     for token in (t.strip() for t in text.split(",")):
         if not token:
             raise ChangeError(f"empty value in {text!r}")
-        if token[0] in "xX*" and _is_number(token[1:]):
-            out.append(Factor(float(token[1:])))
-        elif re.fullmatch(r"[+-]\d+y", token):
-            out.append(Shift(int(token[:-1])))
-        elif _is_number(token):
-            out.append(_tidy(float(token)) if any(c in token for c in ".eE") else int(token))
-        else:
-            out.append(token)
+        out.append(parse_token(token))
     return out
+
+
+def parse_token(token: str) -> Value:
+    """One value written as text: ``x0.8`` (a :class:`Factor`), ``+1y`` (a :class:`Shift`), a number
+    (``100e9``, ``2029``), or else the text itself (``min_cost``).
+
+    Sweeps read each ``--vary`` value with it, scenario trees each change value given as text.
+    """
+    token = token.strip()
+    if token[:1] in ("x", "X", "*") and _is_number(token[1:]):
+        return Factor(float(token[1:]))
+    if re.fullmatch(r"[+-]\d+y", token):
+        return Shift(int(token[:-1]))
+    if _is_number(token):
+        return _tidy(float(token)) if any(c in token for c in ".eE") else int(token)
+    return token
 
 
 def parse_vary(items: Iterable[str]) -> dict[str, list[Value]]:
@@ -148,21 +157,21 @@ def concrete_changes(base, changes: Mapping[str, Value]) -> dict[str, Any]:
     ``base`` is the instance the changes apply to, or its raw mapping (``Instance.raw``).
     """
     raw = base if isinstance(base, Mapping) else base.raw
-    out = {}
-    for path, v in changes.items():
-        if isinstance(v, Factor):
-            out[path] = _scale(_get(raw, path), path, v.value)
-        elif isinstance(v, Shift):
-            cur = _get(raw, path)
-            if isinstance(cur, str) and cur.strip().lstrip("+-").isdigit():
-                cur = int(cur)
-            if isinstance(cur, bool) or not isinstance(cur, int):
-                raise ChangeError(f"{path}: a shift ({v}) needs an integer year at the path, "
-                                 f"got {'nothing' if cur is _MISSING else repr(cur)}")
-            out[path] = cur + v.years
-        else:
-            out[path] = v
-    return out
+    return {path: concrete_value(_get(raw, path), path, v) for path, v in changes.items()}
+
+
+def concrete_value(cur, path: str, v: Value):
+    """The absolute value that ``v`` gives at ``path``, whose current value is ``cur`` (or ``_MISSING``)."""
+    if isinstance(v, Factor):
+        return _scale(cur, path, v.value)
+    if isinstance(v, Shift):
+        if isinstance(cur, str) and cur.strip().lstrip("+-").isdigit():
+            cur = int(cur)
+        if isinstance(cur, bool) or not isinstance(cur, int):
+            raise ChangeError(f"{path}: a shift ({v}) needs an integer year at the path, "
+                             f"got {'nothing' if cur is _MISSING else repr(cur)}")
+        return cur + v.years
+    return v
 
 
 def _numeric(x):

@@ -1,4 +1,4 @@
-"""Loading and validating instance files (spec model-v1, section 1).
+"""Loading and validating instance files (spec model-v1 section 1, model-v2 sections 4.1 and 5).
 
 The boundary of capplan: a YAML file or a mapping goes in, a frozen
 :class:`Instance` with every series resolved per horizon year comes out, or an
@@ -18,10 +18,23 @@ from typing import Any
 
 from ..errors import InstanceError, Problem
 from .changes import set_path
-from .data import Budget, Chip, Objective, Power, Region, Training, _freeze, canonical_json, plain
+from .data import (
+    Budget,
+    Chip,
+    Objective,
+    Power,
+    Region,
+    Scenario,
+    Training,
+    Uncertainty,
+    _freeze,
+    canonical_json,
+    plain,
+)
 from .limits import MAX_FILE_BYTES
 from .loader import parse_yaml
-from .validate import validate_raw
+from .models import validate_raw
+from .scenarios import expand
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,10 @@ class Instance:
     Every series is resolved to a read-only ``{year: value}`` mapping covering
     each horizon year.  ``raw`` keeps the mapping it was built from, so that
     :meth:`with_changes` can re-validate a modified copy.
+
+    With an ``uncertainty`` section (spec v2 section 4.1) the fields are those
+    of the file without it (:meth:`base`), ``uncertainty`` describes the tree,
+    and :meth:`scenarios` gives each scenario with its own v1 instance.
     """
 
     name: str
@@ -47,6 +64,7 @@ class Instance:
     serving: Mapping[str, Mapping[str, float]]
     raw: Mapping[str, Any] = field(repr=False, compare=False)
     source: str | None = field(default=None, compare=False)
+    uncertainty: Uncertainty | None = None
 
     @property
     def years(self) -> tuple[int, ...]:
@@ -64,6 +82,25 @@ class Instance:
     def hash(self) -> str:
         """SHA-256 of the canonical JSON form of the instance data."""
         return hashlib.sha256(canonical_json(self.raw).encode()).hexdigest()
+
+    def base(self) -> Instance:
+        """The instance without its ``uncertainty`` section (itself when it has none)."""
+        return self if self.uncertainty is None else self._tree()[0]
+
+    def scenarios(self) -> tuple[Scenario, ...]:
+        """The scenarios of the tree, ordered by stage then by branch order in the file (Cartesian
+        product), each with its id (branch ids joined by "/"), probability and validated v1 instance.
+
+        An instance without ``uncertainty`` has one: ``Scenario("base", (), 1.0, self)``.
+        """
+        if self.uncertainty is None:
+            return (Scenario("base", (), 1.0, self),)
+        return self._tree()[1]
+
+    def _tree(self) -> tuple[Instance, tuple[Scenario, ...]]:
+        """(base, scenarios): built and kept when the instance is validated (rebuilt for a copy)."""
+        tree = self.__dict__.get("_scenario_tree")
+        return tree if tree is not None else _expand(self, plain(self.raw))
 
     def with_changes(self, changes: Mapping[str, Any]) -> Instance:
         """A re-validated copy with values replaced at dotted key paths.
@@ -122,8 +159,29 @@ def load_instance(source: str | os.PathLike | Mapping[str, Any]) -> Instance:
 
 
 def parse_instance(raw: dict, source: str | None = None) -> Instance:
-    """Validate a raw mapping (as read from YAML) into an :class:`Instance`."""
+    """Validate a raw mapping (as read from YAML) into an :class:`Instance`.
+
+    With an ``uncertainty`` section every scenario's instance is built and
+    validated too; its problems name the scenario (path ``uncertainty``).
+    """
     fields, problems = validate_raw(raw)
     if problems:
         raise InstanceError(problems, source)
-    return Instance(**fields, raw=_freeze(raw), source=source)
+    inst = Instance(**fields, raw=_freeze(raw), source=source)
+    if inst.uncertainty is not None:
+        _expand(inst, raw, fields)
+    return inst
+
+
+def _expand(inst: Instance, raw: dict, fields: dict | None = None) -> tuple[Instance, tuple[Scenario, ...]]:
+    """Build, validate and keep the base instance and the scenarios of an instance with a tree."""
+    base_raw = {k: v for k, v in raw.items() if k != "uncertainty"}
+    if fields is None:
+        base = parse_instance(base_raw, source=inst.source)
+    else:
+        base = Instance(**{**fields, "uncertainty": None}, raw=_freeze(base_raw), source=inst.source)
+    scenarios, problems = expand(base, inst.uncertainty, lambda r: parse_instance(r, source=inst.source))
+    if problems:
+        raise InstanceError(problems, inst.source)
+    object.__setattr__(inst, "_scenario_tree", (base, scenarios))
+    return base, scenarios

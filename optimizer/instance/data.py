@@ -6,6 +6,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .core import Instance
 
 Series = Mapping[int, float]  # resolved: one value per horizon year
 
@@ -77,6 +81,7 @@ class Objective:
     kind: str = "max_training"
     unmet_penalty: float | None = None
     cost_weight: float = 0.0
+    end_of_horizon: str = "truncate"  # or "salvage" (spec v2 section 5)
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,48 @@ class Training:
     min_pflops: Series
     frontier_cluster_pflops: Series
 
+
+# --------------------------------------------------------------------------- scenario trees (spec v2 4.1)
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One outcome of a stage: its probability given the stages before, and its changes.
+
+    ``changes`` maps a dotted path as written (``*`` included) to a plain value,
+    a :class:`~optimizer.instance.changes.Factor` or a :class:`~optimizer.instance.changes.Shift`.
+    """
+
+    id: str
+    probability: float
+    changes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What becomes known at the start of ``year``: decisions of earlier years are shared by its branches."""
+
+    year: int
+    name: str | None
+    branches: tuple[Branch, ...]
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    stages: tuple[Stage, ...]
+    cvar_alpha: float  # alpha in [0, 1)
+    risk_weight: float  # w in [0, 1]; 0 is risk neutral
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A path through the tree: ``id`` joins its branch ids with "/" (``high/late``), ``probability`` is
+    the product of theirs, ``instance`` is its own validated v1 instance."""
+
+    id: str
+    branches: tuple[str, ...]
+    probability: float
+    instance: Instance
 
 
 

@@ -11,3 +11,6 @@ MAX_MAGNITUDE = 1e16  # no input number (resolved series included) may exceed th
 #                        far above any real quantity (the default budget is 1e11 USD), low enough that
 #                        products of two inputs (price x chips per unit, ...) stay finite in floating point
 MIN_MAGNITUDE = 1e-12  # nor may a nonzero one be smaller: its products would underflow towards zero
+MAX_STAGES = 6  # uncertainty (spec v2 section 4.1): stages, branches per stage, scenarios in all
+MAX_BRANCHES = 10
+MAX_SCENARIOS = 1000
