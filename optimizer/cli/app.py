@@ -5,6 +5,7 @@ The exit codes are listed in :mod:`optimizer.cli` (and ``capplan --help``).
 
 from __future__ import annotations
 
+import math
 import sys
 from contextlib import contextmanager
 from enum import IntEnum
