@@ -107,6 +107,7 @@ def alternatives(
     workers: int | None = 1,
     client=None,
     plans: bool = True,
+    optimal: Plan | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> Alternatives:
     """The near-optimal range of each aggregate (spec v2 section 7); see the module docstring.
@@ -115,6 +116,8 @@ def alternatives(
     ``time_limit`` and ``mip_gap`` apply to each of the 1 + 2 x aggregates solves.
     ``workers`` / ``client``: solve the ranges on local processes or a Dask cluster.
     ``plans``: keep the plan at each extreme (``result.plans``; written by ``write``).
+    ``optimal``: the plan of ``instance`` solved already (by :func:`optimizer.pipeline.solve_model`, so
+    that it holds its model): its objective is O* and its model is reused.
     """
     t0 = time.perf_counter()
     if not (isinstance(slack, (int, float)) and 0 <= slack < 1 and math.isfinite(slack)):
@@ -125,7 +128,8 @@ def alternatives(
     if bad:
         raise AlternativesError(f"unknown aggregate{'s' if len(bad) > 1 else ''} {', '.join(bad)}; "
                                 f"choose from {', '.join(known)}")
-    optimal = solve_model(instance, time_limit=time_limit, mip_gap=mip_gap)
+    if optimal is None or optimal.result.handle is None:
+        optimal = solve_model(instance, time_limit=time_limit, mip_gap=mip_gap)
     if not optimal.status.has_plan:
         raise AlternativesError(f"the instance has no plan to start from: {optimal.status.value} "
                                 f"({optimal.message})")

@@ -1,0 +1,240 @@
+"""The program over a scenario tree (spec v2 section 4.2), its reports (4.3), its CLI, writers and analyses.
+
+The hand-derived optima of the tiny trees are asserted in test_golden_v2.py; here: the v1 program
+is the one-node case of the same code, non-anticipativity and the checker, EEV infeasible, the
+value of information in parallel, plans written and read back, sweeps in place, charts and compare.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from plan_checker import check_plan, check_tree_plan
+from typer.testing import CliRunner
+
+from formulations import build_model
+from formulations.tree import Tree, cvar
+from optimizer import SolveStatus, load_instance, read_plan, solve, sweep
+from optimizer.cli import Exit, app
+from optimizer.report import plots
+from optimizer.report.text import compare_plans
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCES = ROOT / "instances"
+HEDGE = INSTANCES / "tiny-tree-hedge.yaml"
+GAP = 1e-9
+
+
+def raw(stem: str) -> dict:
+    return yaml.safe_load((INSTANCES / f"{stem}.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def hedge():
+    inst = load_instance(HEDGE)
+    return inst, solve(inst, mip_gap=GAP)
+
+
+# ----------------------------------------------------------------------------- one model, many uses
+
+
+def test_a_tree_of_one_branch_per_stage_is_the_v1_program():
+    """Same file, with and without a tree whose every stage has one branch: the same optimum and plan."""
+    data = raw("tiny-supply-cap")
+    v1 = solve(load_instance(data), mip_gap=GAP)
+    data["uncertainty"] = {"stages": [{"year": 2027, "branches": {"only": {"probability": 1.0}}}]}
+    tree = load_instance(data)
+    plan = solve(tree, mip_gap=GAP)
+    assert plan.status is SolveStatus.OPTIMAL and v1.status is SolveStatus.OPTIMAL
+    assert plan.objective == v1.objective == 44.0  # exactly, not within a tolerance
+    one = plan.scenario("only")
+    pd.testing.assert_frame_equal(one.purchases, v1.purchases)
+    pd.testing.assert_frame_equal(one.fleet, v1.fleet)
+    assert plan.summary.iloc[0]["evpi"] == pytest.approx(0.0, abs=1e-9)
+    assert plan.summary.iloc[0]["vss"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_the_v1_model_is_the_one_node_tree():
+    inst = load_instance(INSTANCES / "tiny-supply-cap.yaml")
+    tree = Tree.of(inst)
+    assert tree.trivial and {v for _, v in tree.node_years} == {""}
+    m = build_model(inst)
+    assert all(i[-1] == "" for i in m.N_IDX)  # the node is the last index of every variable
+
+
+def test_nodes_of_a_two_stage_tree():
+    tree = Tree.of(load_instance(INSTANCES / "tiny-tree-evpi-zero.yaml"))
+    stages = tree.stage_years
+    assert len(stages) == 2
+    # one root node before the first stage, then the product of the branches revealed so far
+    assert tree.nodes(tree.start) == [""]
+    assert len(tree.nodes(stages[0])) == 2 and len(tree.nodes(stages[1])) == 4
+    assert sum(tree.probability[v] for v in tree.nodes(stages[1])) == pytest.approx(1.0)
+
+
+def test_cvar_of_a_discrete_distribution():
+    # worst half of the mass of {80 (0.6), 20 (0.4)}: all of 20 and 0.1 of 80
+    assert cvar([80, 20], [0.6, 0.4], 0.5, maximize=True) == pytest.approx((0.4 * 20 + 0.1 * 80) / 0.5)
+    assert cvar([80, 20], [0.6, 0.4], 0.0, maximize=True) == pytest.approx(56)  # alpha 0: the mean
+    assert cvar([1200, 1600], [0.5, 0.5], 0.5, maximize=False) == 1600  # min_cost: the highest costs
+
+
+# ----------------------------------------------------------------------------- the checker
+
+
+def test_tree_plan_passes_the_checker(hedge):
+    inst, plan = hedge
+    check_tree_plan(inst, plan)
+    for s in inst.scenarios():
+        check_plan(s.instance, plan.scenario(s.id))
+
+
+def test_checker_catches_anticipation(hedge):
+    """Scenarios that share the root must buy the same in 2026: a plan that does not is caught."""
+    inst, plan = hedge
+    bad = copy.copy(plan)
+    p = plan.purchases.copy()
+    row = p.index[(p.scenario == "weak") & (p.year == 2026)][0]
+    p.loc[row, "units"] += 1
+    bad.purchases = p
+    with pytest.raises(AssertionError, match="non-anticipativity: purchases of 2026"):
+        check_tree_plan(inst, bad)
+
+
+def test_checker_catches_a_wrong_risk_measure(hedge):
+    inst, plan = hedge
+    bad = copy.copy(plan)
+    bad.result = dataclasses.replace(plan.result, objective=plan.objective + 1)
+    with pytest.raises(AssertionError, match="objective = "):
+        check_tree_plan(inst, bad)
+
+
+# ----------------------------------------------------------------------------- value of information
+
+
+def eev_breaker() -> dict:
+    """min_cost, hard demand: the base forecast (1 PFLOP/s in 2027) starts one 1-MW block in 2026 (lead 1);
+    the high branch (x3) then cannot be served in 2027. The stochastic plan starts 3 blocks."""
+    return {
+        "name": "eev-breaker", "horizon": {"start": 2026, "end": 2027},
+        "objective": {"kind": "min_cost"},
+        "regions": {"r": {"pue": 1, "electricity_usd_per_mwh": 0, "block_mw": 1, "block_capex_usd": 100,
+                          "build_lead_years": 1, "inference_demand_pflops": {2026: 0, 2027: 1}}},
+        "chips": {"g": {"price_usd": 10, "power_w": 1e6, "peak_pflops": 1, "utilization": {"train": 1, "infer": 1},
+                        "lifetime_years": 2}},
+        "uncertainty": {"stages": [{"year": 2027, "name": "demand", "branches": {
+            "base": {"probability": 0.5},
+            "high": {"probability": 0.5, "changes": {"regions.r.inference_demand_pflops": "x3"}}}}]},
+    }
+
+
+def test_eev_infeasible_names_the_scenario():
+    plan = solve(load_instance(eev_breaker()), mip_gap=GAP)
+    s = plan.summary.iloc[0]
+    assert plan.status is SolveStatus.OPTIMAL
+    # RP: 3 blocks (300) + 1 or 3 chips (10 or 30): 0.5 * 310 + 0.5 * 330 = 320
+    assert plan.objective == pytest.approx(320)
+    assert plan.commitments.to_dict("records") == [
+        {"year": 2026, "region": "r", "item": "blocks", "quantity": 3.0, "chips": 0.0, "mw": 3.0}]
+    assert plan.base_commitments["quantity"].tolist() == [1.0]  # the base plan starts one block
+    assert s["vss"] == float("inf") and pd.isna(s["base_plan_objective"])
+    assert "infeasible" in s["base_plan_status"] and "scenario high" in s["base_plan_status"]
+    # WS: base alone 110, high alone 330 -> 220; EVPI = RP - WS = 100 (min_cost)
+    assert s["wait_and_see"] == pytest.approx(220) and s["evpi"] == pytest.approx(100)
+
+
+def test_value_of_information_is_the_same_on_worker_processes(hedge):
+    _, plan = hedge
+    par = solve(load_instance(HEDGE), mip_gap=GAP, workers=2)
+    for key in ("wait_and_see", "evpi", "base_plan_objective", "vss"):
+        assert par.summary.iloc[0][key] == pytest.approx(plan.summary.iloc[0][key], abs=1e-9), key
+    pd.testing.assert_frame_equal(par.scenarios, plan.scenarios)
+
+
+def test_no_value_of_information():
+    plan = solve(load_instance(HEDGE), value_of_information=False)
+    s = plan.summary.iloc[0]
+    assert plan.objective == pytest.approx(41)
+    assert pd.isna(s["evpi"]) and pd.isna(s["vss"]) and plan.scenarios.wait_and_see_objective.isna().all()
+
+
+# ----------------------------------------------------------------------------- reports, writers, CLI
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "xlsx", "json"])
+def test_written_tree_plan_reads_back(hedge, tmp_path, fmt):
+    inst, plan = hedge
+    plan.write(tmp_path, [fmt])
+    names = {"scenarios", "commitments", "base_commitments"}
+    if fmt != "xlsx":
+        assert {f"{n}.{fmt}" for n in names} <= {p.name for p in tmp_path.iterdir()}
+    back = read_plan(tmp_path)
+    assert back.stochastic and back.objective == pytest.approx(plan.objective)
+    assert list(back.purchases.columns)[0] == "scenario"
+    for name in ("purchases", "facilities", "scenarios", "commitments", "base_commitments"):
+        a, b = getattr(plan, name), getattr(back, name)
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False)
+    for key in ("evpi", "vss", "wait_and_see", "expected_objective", "scenarios"):
+        assert back.summary.iloc[0][key] == pytest.approx(plan.summary.iloc[0][key]), key
+    check_tree_plan(inst, back)
+
+
+def test_to_dict_carries_the_tree(hedge):
+    _, plan = hedge
+    doc = json.loads(json.dumps(plan.to_dict(), default=str))
+    assert {"scenarios", "commitments", "base_commitments"} <= set(doc["tables"])
+    assert doc["evpi"] == pytest.approx(7) and doc["vss"] == pytest.approx(2)
+    assert doc["tables"]["purchases"][0]["scenario"] in ("on-spec", "weak")
+
+
+def test_cli_prints_commitments_scenarios_and_the_value_of_information():
+    result = CliRunner().invoke(app, ["solve", str(HEDGE), "--gap", "0", "--workers", "1"])
+    assert result.exit_code == Exit.OK, result.output
+    text = result.output
+    first = text.index("What to commit now")
+    assert first < text.index("Scenarios") < text.index("Knowing the chip-b outcome before 2027")
+    assert first < text.index("instance")  # above everything else
+    assert "worth 7 PFLOP/s-years (17.1%)" in text
+    assert "gains 2 PFLOP/s-years" in text
+
+
+def test_plot_and_compare_tree_plans(hedge, tmp_path):
+    inst, plan = hedge
+    fig = plots.fan_chart(plan)
+    assert len(fig.axes[0].lines) >= 2  # one line per scenario
+    plots.plt.close(fig)
+    paths = plots.plot_plan(plan, tmp_path / "charts")
+    names = {p.name for p in paths}
+    assert {"fan.png", "commitments.png", "capacity-weak.png"} <= names
+    other = solve(inst.with_changes({"chips.a.price_usd": 50}), mip_gap=GAP)
+    tables = compare_plans(plan, other)
+    assert list(tables["headline"].columns)[0] == "scenario"
+    assert set(tables["headline"].scenario) == {"on-spec", "weak"}
+    assert "commitments" in tables
+    plan.write(tmp_path / "a")
+    other.write(tmp_path / "b")
+    result = CliRunner().invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.output)) >= {"headline", "purchases", "commitments"}
+
+
+# ----------------------------------------------------------------------------- sweeps in place
+
+
+def test_sweep_over_a_tree_updates_the_model_in_place():
+    inst = load_instance(eev_breaker())
+    df = sweep(inst, {"regions.r.block_capex_usd": [100, 200, 300]}, workers=1, mip_gap=GAP)
+    assert df.status.eq("optimal").all()
+    assert df.path.tolist() == ["rebuild", "in_place", "in_place"]
+    for value, objective in zip([100, 200, 300], df.objective):
+        fresh = solve(inst.with_changes({"regions.r.block_capex_usd": value}), mip_gap=GAP,
+                      value_of_information=False)
+        assert objective == pytest.approx(fresh.objective)
+        # 3 blocks at the capex, 1 or 3 chips: 3 c + 20
+        assert objective == pytest.approx(3 * value + 20)
