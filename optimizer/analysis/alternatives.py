@@ -227,7 +227,7 @@ class Ranger:
         h.addRow(lo, hi, len(nz), nz, [cost[j] for j in nz])  # the objective row, added once
         self.cost, self.offset, self.factor = cost, offset, factor
         self.sense = lp.sense_
-        self.ints = columns(opt, model.n, model.k, model.z)
+        self.ints = columns(opt, model.n, model.k, model.K, model.z)
         self.bounds = ([lp.col_lower_[j] for j in self.ints], [lp.col_upper_[j] for j in self.ints])
         self.start = start  # the optimal plan is near-optimal: the start of every range solve
 

@@ -74,3 +74,112 @@ def generate_instance(n_regions: int = 3, n_chips: int = 3, n_years: int = 10, *
         "chips": chips,
         "serving": serving,
     }
+
+
+def generate_hard_instance(seed: int = 0, *, kind: str = "max_training", n_regions: int | None = None,
+                           n_years: int = 10, start: int = 2026, demand: str = "penalty") -> dict:
+    """Return a raw instance of the "hard" shape of issue 13 (seeded).
+
+    The shape: integer campus blocks of 50-100 MW with one- and two-year lead
+    times in ``n_regions`` (3-4 by default) regions with regional maxima; a
+    power ceiling ramping from about 1 GW to 5 GW; a $100B budget; a frontier
+    training cluster required from the first year and growing about eightfold;
+    inference demand growing 50-70% a year; three chip generations of 64-144
+    chips per unit with supply caps and 3-5 year lifetimes, the first of them
+    already installed in the first region.
+
+    ``kind`` is ``max_training`` (unmet-demand penalty in PFLOP/s-years) or
+    ``min_cost`` (annual budget caps as well; ``demand="penalty"`` prices unmet
+    demand in USD per PFLOP/s-year, ``demand="hard"`` makes demand a hard
+    constraint).
+    """
+    if kind not in ("max_training", "min_cost"):
+        raise ValueError(f"kind must be max_training or min_cost, got {kind!r}")
+    rng = np.random.default_rng(10_000 + seed)
+    end = start + n_years - 1
+    nr = int(n_regions if n_regions is not None else rng.integers(3, 5))
+    years = range(start, end + 1)
+    capex_mw = float(rng.uniform(5e6, 12e6))  # USD per MW of campus, shared by the regions (+-10%)
+    regions = {}
+    for i in range(nr):
+        rid = f"r{i}"
+        existing = float(round(rng.uniform(400, 600))) if i == 0 else float(rng.choice([0.0, 0.0, 100.0, 150.0]))
+        block = float(rng.choice([50, 60, 75, 80, 100]))
+        lead = 2 if i == 0 else (1 if i == 1 else int(rng.integers(1, 3)))
+        top = float(round(rng.uniform(1200, 2400), -1))
+        mid = existing + float(round(rng.uniform(300, 800), -1))
+        growth = float(round(rng.uniform(0.5, 0.7), 2))
+        d0 = float(rng.uniform(0.6, 1.4)) * (30000.0 if kind == "max_training" else 12000.0) / nr
+        regions[rid] = {
+            "pue": round(float(rng.uniform(1.08, 1.25)), 3),
+            "electricity_usd_per_mwh": round(float(rng.uniform(60, 180)), 1),
+            "existing_mw": existing,
+            "max_mw": {start: existing, start + 2: min(mid, top), start + 5: top},
+            "block_mw": block,
+            "block_capex_usd": {"start": round(capex_mw * float(rng.uniform(0.9, 1.1)) * block, -5),
+                                "growth": round(float(rng.uniform(0.02, 0.04)), 3)},
+            "build_lead_years": lead,
+            "inference_demand_pflops": {t: round(d0 * (1 + growth) ** (t - start)) for t in years},
+        }
+    ids = list(regions)
+    serving = {}
+    for d in ids:
+        others = [s for s in ids if s != d]
+        picks = rng.choice(others, size=min(2, len(others)), replace=False)
+        serving[d] = {d: 1.0, **{str(s): round(float(rng.uniform(0.75, 0.95)), 2) for s in picks}}
+    gens = [  # (first year offset, buy years, price $, IT W, peak PF, infer util)
+        (0, 4, 15000, 900, 1.3, 0.12),
+        (0, 6, 21000, 1250, 2.5, 0.105),
+        (2, n_years, 36000, 2100, 7.5, 0.14),
+    ]
+    chips = {}
+    for j, (off, span, price, watts, peak, ui) in enumerate(gens):
+        gid = f"g{j}"
+        per_unit = int(rng.choice([64, 72, 128, 144]))
+        chip = {
+            "chips_per_unit": per_unit,
+            "available_from": start + off,
+            "available_until": min(end, start + off + span - 1),
+            "price_usd": {"start": round(price * float(rng.uniform(0.9, 1.1)), -2),
+                          "growth": round(float(rng.uniform(-0.08, -0.03)), 3)},
+            "power_w": round(watts * float(rng.uniform(0.95, 1.05))),
+            "peak_pflops": round(peak * float(rng.uniform(0.95, 1.05)), 3),
+            "utilization": {"train": 0.2, "infer": ui},
+            "lifetime_years": int(rng.integers(3, 6)),
+            "opex_usd_per_chip_year": round(0.33 * watts, -1),
+            "supply_units": {start + off: round(float(rng.uniform(2e5, 5e5)) / per_unit),
+                             start + off + 2: round(float(rng.uniform(6e5, 1.2e6)) / per_unit)},
+        }
+        if j == 0:
+            pue0 = regions[ids[0]]["pue"]
+            n_inst = regions[ids[0]]["existing_mw"] * 0.9 / (chip["power_w"] * pue0 / 1e6)
+            chip["lifetime_years"] = max(chip["lifetime_years"], 4)
+            chip["installed"] = [{"region": ids[0], "year": start - 1, "chips": round(n_inst * 0.5, -3)},
+                                 {"region": ids[0], "year": start - 2, "chips": round(n_inst * 0.5, -3)}]
+        chips[gid] = chip
+    ramp = int(rng.integers(4, 6))
+    c0 = float(round(rng.uniform(25000, 50000), -3))
+    growth8 = float(rng.uniform(7.0, 9.0))
+    frontier = {t: round(c0 * growth8 ** ((t - start) / (n_years - 1)), -2) for t in years}
+    raw = {
+        "name": f"hard-{kind}-{demand}-s{seed}" if kind == "min_cost" else f"hard-{kind}-s{seed}",
+        "description": "seeded hard instance of issue 13 (optimizer.generate.generate_hard_instance)",
+        "horizon": {"start": start, "end": end},
+        "discount_rate": 0.08,
+        "budget": {"total_usd": 100e9},
+        "power": {"ceiling_mw": {start: 1000.0, start + ramp: 5000.0}},
+        "training": {"frontier_cluster_pflops": frontier},
+        "regions": regions,
+        "chips": chips,
+        "serving": serving,
+    }
+    if kind == "max_training":
+        raw["objective"] = {"kind": "max_training", "unmet_penalty": round(float(rng.uniform(1.5, 3.0)), 1),
+                            "cost_weight": 0.01}
+    else:
+        raw["budget"]["annual_max_usd"] = {start: round(float(rng.uniform(12e9, 18e9)), -9),
+                                           start + 4: round(float(rng.uniform(18e9, 25e9)), -9)}
+        raw["objective"] = {"kind": "min_cost"}
+        if demand == "penalty":
+            raw["objective"]["unmet_penalty"] = round(float(rng.uniform(2e4, 6e4)), -3)
+    return raw

@@ -68,7 +68,7 @@ def fixed_lp_marginals(model, opt, *, tol: float = 1e-7) -> pd.DataFrame:
     sol = h2.getSolution()
     out = []
     for row, (family, index) in rows.items():
-        if family in ("assign", "serve", "frontier_pick", "cvar", "commit_units", "commit_blocks"):
+        if family in ("assign", "serve", "frontier_pick", "cvar", "commit_units", "commit_blocks", "k_cum"):
             continue
         key, node = split_index(model, family, index)
         lo, hi, act = lp.row_lower_[row], lp.row_upper_[row], sol.row_value[row]

@@ -119,7 +119,9 @@ def run_model(
         h.cbMipImprovingSolution.subscribe(on_event)
         h.cbMipInterrupt.subscribe(on_event)  # called often during the search: throttled above
 
-    options = {"allow_unbounded_or_infeasible": False, "random_seed": 0}
+    options = {"allow_unbounded_or_infeasible": False, "random_seed": 0, **EXTRA_OPTIONS}
+    for name, value in EXTRA_OPTIONS.items():  # the starting-plan runs read them from the HiGHS object
+        h.setOptionValue(name, value)
     remaining = time_limit
     gross = None
     if warm_start:
@@ -198,6 +200,14 @@ def run_model(
                        "highs", version, **size, handle=(model, opt) if status.has_plan else None)
 
 
+EXTRA_OPTIONS: dict = {}
+"""HiGHS options applied to every solve (starting plan and search); empty. A hook for benchmarks of solver
+settings (``benchmarks/hard.py --config o:NAME=VALUE``)."""
+
+START_GAP = 1e-4
+"""Absolute stopping gap of the starting-plan runs (max_training), as a share of the LP's gross training."""
+
+
 def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budget: float | None,
                threads: int | None, log: bool, gross_cols: dict[int, float]) -> tuple[bool, float | None]:
     """Give HiGHS a good starting plan; returns whether one was set, and the gross scale.
@@ -212,6 +222,12 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
     blocks and frontier sites (k, z) of that plan and solve for integer n
     alone, (3) restore the full program and hand the plan to HiGHS as its
     incumbent.  The optimum is unchanged: this only supplies a feasible plan.
+
+    For max_training the two runs stop at an absolute gap of
+    :data:`START_GAP` times the gross training of the LP relaxation, as the
+    final search does: where training and penalties nearly cancel (low
+    budgets) a gap relative to |objective| cannot close, and the runs used to
+    spend their whole share of the time limit (docs/performance.md).
     """
     kInt, kCont = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
     lp = h.getLp()
@@ -232,7 +248,17 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
 
     ok = False
     gross = None
+    saved = (h.getOptionValue("mip_rel_gap")[1], h.getOptionValue("mip_abs_gap")[1])
     try:
+        if gross_cols:  # the scale of the starting runs' gap: gross training of the LP relaxation
+            ints = [c for c, v in enumerate(lp.integrality_) if v != kCont]
+            h.changeColsIntegrality(len(ints), ints, [kCont] * len(ints))
+            h.run()
+            if h.getInfo().primal_solution_status == 2:
+                x = h.getSolution().col_value
+                scale = abs(sum(c * x[j] for j, c in gross_cols.items()))
+                h.setOptionValue("mip_abs_gap", max(1e-6, START_GAP * scale))
+            h.changeColsIntegrality(len(ints), ints, [lp.integrality_[c] for c in ints])
         h.changeColsIntegrality(n_units, units, [kCont] * n_units)
         if run(0.5):
             relaxed = list(h.getSolution().col_value)
@@ -256,12 +282,14 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
     finally:
         h.setOptionValue("output_flag", True)
         h.setOptionValue("time_limit", highspy.kHighsInf)
+        h.setOptionValue("mip_rel_gap", saved[0])
+        h.setOptionValue("mip_abs_gap", saved[1])
     return ok, gross
 
 
 def _round_integers(model) -> None:
     """Integer variables come back within the solver's integrality tolerance; make them exact."""
-    for var in (model.n, model.k, model.z):
+    for var in (model.n, model.k, model.K, model.z):
         for v in var.values():
             if v.value is not None:
                 v.set_value(float(round(v.value)), skip_validation=True)
