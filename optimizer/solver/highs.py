@@ -243,6 +243,10 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
             if left <= 0.01:
                 return False
             h.setOptionValue("time_limit", left * fraction)
+        # forget the previous run's solution: HiGHS would take it as a MIP start and, since its
+        # relaxed integers are fractional, first solve a sub-MIP to repair it (measured: as long as
+        # the run itself on the scenario tree)
+        h.clearSolver()
         h.run()
         return h.getInfo().primal_solution_status == 2
 
