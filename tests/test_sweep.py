@@ -440,3 +440,16 @@ def test_objectives_agree_within_the_reported_gap_across_worker_counts():
         assert a.label == b.label
         tol = 1e-9 * max(1.0, abs(a.objective))
         assert a.objective <= b.objective_bound + tol and b.objective <= a.objective_bound + tol, (a, b)
+
+
+def test_hardest_first_orders_by_the_lp_estimate_and_keeps_the_table():
+    from optimizer.analysis.sweep import difficulty, hardest_first
+
+    inst = load_instance(SUPPLY)
+    scs = scenarios(inst, GRID)
+    est = difficulty(inst, scs)
+    assert set(est) == {sc.index for sc in scs} and all(v >= 0 for v in est.values())
+    ordered = hardest_first(inst, scs)
+    assert [est[sc.index] for sc in ordered] == sorted(est.values(), reverse=True)
+    given = sweep(inst, GRID, workers=2, order="given")
+    _same(sweep(inst, GRID, workers=2), given)  # the order of solving never changes the table
