@@ -243,10 +243,9 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
             if left <= 0.01:
                 return False
             h.setOptionValue("time_limit", left * fraction)
-        # forget the previous run's solution: HiGHS would take it as a MIP start and, since its
-        # relaxed integers are fractional, first solve a sub-MIP to repair it (measured: as long as
-        # the run itself on the scenario tree)
-        h.clearSolver()
+        # HiGHS takes the previous run's solution (with fractional integers) as a MIP start and first
+        # solves a sub-MIP to repair it; measured, that helps (6x5x10: 3.8 s against 7.9 s when the
+        # solution is cleared with clearSolver), so it is kept
         h.run()
         return h.getInfo().primal_solution_status == 2
 
