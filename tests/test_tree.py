@@ -238,3 +238,19 @@ def test_sweep_over_a_tree_updates_the_model_in_place():
         assert objective == pytest.approx(fresh.objective)
         # 3 blocks at the capex, 1 or 3 chips: 3 c + 20
         assert objective == pytest.approx(3 * value + 20)
+
+
+def test_salvage_in_every_scenario_of_a_tree():
+    """end_of_horizon: salvage values each scenario's own purchases; the checker recomputes every scenario's
+    objective with its terminal value, and the summary's terminal value is their expectation."""
+    data = raw("tiny-tree-hedge")
+    data["objective"] = {"end_of_horizon": "salvage"}
+    inst = load_instance(data)
+    plan = solve(inst, mip_gap=GAP, value_of_information=False)
+    check_tree_plan(inst, plan)
+    # every chip (lifetime 5) bought in 2026-2027 serves 3-4 more years: salvage can only raise the optimum
+    assert plan.objective > 41
+    terminal = plan.extra["scenario_terminal_value"]
+    assert all(v > 0 for v in terminal.values())
+    expected = sum(s.probability * terminal[s.id] for s in inst.scenarios())
+    assert plan.summary.iloc[0]["terminal_value"] == pytest.approx(expected)
