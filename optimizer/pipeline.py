@@ -109,7 +109,7 @@ def solve(
         jobs.start(runner)
         plan = solve_model(instance, commitments=commitments, threads=threads, log=log, progress=progress,
                            warm_start=warm_start, **options)
-        results = jobs.finish(runner, plan)
+        results = jobs.finish(runner)
     if commitments is not None:
         _commitment_cost(plan, results["free"], through)
     if stochastic and value_of_information:
@@ -131,9 +131,13 @@ class _Jobs:
     def __bool__(self) -> bool:
         return bool(self.tasks)
 
-    def add(self, key: str, inst: Instance, commitments, *, root: bool = False, raw=None) -> None:
-        payload = {"raw": raw if raw is not None else plain(inst.raw), "source": inst.source,
-                   "commit": as_payload(commitments), "threads": 1, **self.options}
+    def payload(self, inst: Instance, commitments) -> dict:
+        """What a worker needs to solve ``inst`` holding ``commitments``."""
+        return {"raw": plain(inst.raw), "source": inst.source, "commit": as_payload(commitments), "threads": 1,
+                **self.options}
+
+    def add(self, key: str, inst: Instance, commitments, *, root: bool = False) -> None:
+        payload = self.payload(inst, commitments)
         if root:
             payload["root_years"] = self._root_years()
         self.tasks.append((key, payload))
@@ -148,7 +152,7 @@ class _Jobs:
         for key, payload in self.tasks:
             runner.submit(key, solve_task, payload)
 
-    def finish(self, runner: Runner, plan: Plan) -> dict[str, dict]:
+    def finish(self, runner: Runner) -> dict[str, dict]:
         results: dict[str, dict] = {}
         for key, row, error in runner.results():
             if error is not None:
@@ -160,16 +164,12 @@ class _Jobs:
             if key == "base" and row["status"] in ("optimal", "feasible"):
                 # EEV: the tree with the root decisions fixed to the base plan's
                 fixed = _merge(self.commitments, Commitments(tuple(row["root_years"]), row["units"], row["blocks"]))
-                eev = {"raw": plain(self.instance.raw), "source": self.instance.source, "commit": as_payload(fixed),
-                       "threads": 1, **self.options}
                 self.eev_commitments = fixed
-                runner.submit("eev", solve_task, eev)
+                runner.submit("eev", solve_task, self.payload(self.instance, fixed))
             if key == "eev" and row["status"] == "infeasible":  # name the scenarios those decisions break
                 for s in self.instance.scenarios():
                     self.total += 1
-                    runner.submit(f"eev-check:{s.id}", solve_task,
-                                  {"raw": plain(s.instance.raw), "source": s.instance.source,
-                                   "commit": as_payload(self.eev_commitments), "threads": 1, **self.options})
+                    runner.submit(f"eev-check:{s.id}", solve_task, self.payload(s.instance, self.eev_commitments))
         return results
 
 
