@@ -58,6 +58,11 @@ class Runner:
     def __enter__(self) -> Runner:
         if self.client is None and self.workers > 1:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"))
+            # start every process now (one per submit while none is idle): a process started later inherits
+            # the standard streams as they are then, and while HiGHS runs in this process Pyomo points them
+            # at a pipe that a child holding it would keep from closing (its reader threads then deadlock)
+            for _ in range(self.workers):
+                self._pool.submit(int)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -15,15 +15,18 @@ independent solves that the reports need:
 
 from __future__ import annotations
 
+import copy
 import math
+import threading
 import time
 from collections.abc import Callable
 
 import pandas as pd
+import pyomo.environ as pyo
 
 from formulations import build_model
 from formulations.model import Commitments
-from formulations.tree import risk_measure
+from formulations.tree import ROOT, risk_measure
 
 from .instance import Instance, parse_instance, plain
 from .parallel import Runner, default_workers
@@ -43,13 +46,22 @@ def solve_model(
     log: bool = False,
     progress: Callable[[Progress], None] | None = None,
     warm_start: bool = True,
+    hold: list | None = None,
+    abs_gap: float | None = None,
 ) -> Plan:
-    """One build and one solve: the plan of ``instance`` (holding ``commitments``), nothing around it."""
+    """One build and one solve: the plan of ``instance`` (holding ``commitments``), nothing around it.
+
+    ``hold`` is a list of ``[variable name, index, value]`` to fix (the root decisions other than
+    purchases and block starts, from :func:`root_values`; the EEV solves by first-stage branch);
+    ``abs_gap`` stops at that absolute gap instead of ``mip_gap`` (:func:`~optimizer.solver.run_model`).
+    """
     t0 = time.perf_counter()
     model = build_model(instance, commitments=commitments)
+    for name, index, value in hold or ():
+        model.component(name)[tuple(index)].fix(value)
     build_seconds = time.perf_counter() - t0
     result = run_model(model, time_limit=time_limit, mip_gap=mip_gap, threads=threads, log=log,
-                       progress=progress, build_seconds=build_seconds, warm_start=warm_start)
+                       progress=progress, build_seconds=build_seconds, warm_start=warm_start, abs_gap=abs_gap)
     return Plan.from_model(instance, model, result)
 
 
@@ -107,9 +119,12 @@ def solve(
     n = workers if workers is not None else max(1, default_workers() - 1)
     with Runner(n if jobs else 1, client) as runner:
         jobs.start(runner)
+        # on workers, the analyses' results are taken in as they come while this process solves (HiGHS
+        # releases the GIL), so that the solves that wait for another (EEV after the base plan) start early
+        side = None if runner.local else _Beside(jobs.finish, runner)
         plan = solve_model(instance, commitments=commitments, threads=threads, log=log, progress=progress,
                            warm_start=warm_start, **options)
-        results = jobs.finish(runner)
+        results = jobs.finish(runner) if side is None else side.join()
     if commitments is not None:
         _commitment_cost(plan, results["free"], through)
     if stochastic and value_of_information:
@@ -118,8 +133,46 @@ def solve(
     return plan
 
 
+class _Beside(threading.Thread):
+    """``fn(*args)`` on a thread beside the caller's work; :meth:`join` returns its value or raises its error."""
+
+    def __init__(self, fn, *args):
+        super().__init__(daemon=True)
+        self._call, self._value, self._error = (fn, args), None, None
+        self.start()
+
+    def run(self) -> None:
+        fn, args = self._call
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # re-raised in the caller's thread by join()
+            self._error = exc
+
+    def join(self, timeout=None):
+        super().join(timeout)
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 class _Jobs:
-    """The independent solves around the main one, and the EEV solve that waits for the base plan."""
+    """The independent solves around the main one, and the EEV solves that wait for the base plan.
+
+    EEV (the tree with the root's purchases and block starts fixed to the base
+    plan's) is solved by first-stage branch when the objective is an
+    expectation (risk weight 0): once the root's n and k are fixed, the only
+    link between the subtrees below the first stage is the root years'
+    operation (allocation, serving, frontier sites), shared by all.  Each
+    subtree is solved alone ("eev-part:<branch>", in parallel); the
+    probability-weighted sum of their bounds bounds EEV, since it lets each
+    subtree choose the root operation.  Where the subtrees chose the same root
+    operation their plans join into a plan of the whole tree and EEV is
+    proven; where they did not, the subtrees that differ are solved again
+    holding the root operation of the subtree with the worst objective (the
+    most constrained outcome; "eev-hold:<branch>"), which gives a plan of the
+    whole tree, reported with its gap to the bound.  Should that fail, the
+    whole tree is solved ("eev").  See docs/model.md.
+    """
 
     def __init__(self, instance: Instance, commitments, options: dict, on_step):
         self.instance = instance
@@ -127,33 +180,36 @@ class _Jobs:
         self.options = options
         self.on_step = on_step
         self.tasks: list[tuple[str, dict]] = []
+        self.results: dict[str, dict] = {}
+        self.done = self.total = 0
 
     def __bool__(self) -> bool:
         return bool(self.tasks)
 
-    def payload(self, inst: Instance, commitments) -> dict:
-        """What a worker needs to solve ``inst`` holding ``commitments``."""
-        return {"raw": plain(inst.raw), "source": inst.source, "commit": as_payload(commitments), "threads": 1,
-                **self.options}
+    def payload(self, inst: Instance | dict, commitments, **more) -> dict:
+        """What a worker needs to solve ``inst`` (an Instance or its raw data) holding ``commitments``."""
+        raw, source = (inst, self.instance.source) if isinstance(inst, dict) else (plain(inst.raw), inst.source)
+        return {"raw": raw, "source": source, "commit": as_payload(commitments), "threads": 1,
+                **self.options, **more}
 
     def add(self, key: str, inst: Instance, commitments, *, root: bool = False) -> None:
-        payload = self.payload(inst, commitments)
-        if root:
-            payload["root_years"] = self._root_years()
-        self.tasks.append((key, payload))
+        more = {"root_years": self._root_years()} if root else {}
+        self.tasks.append((key, self.payload(inst, commitments, **more)))
 
     def _root_years(self) -> list[int]:
         first = self.instance.uncertainty.stages[0].year
         return [t for t in self.instance.years if t < first]
 
+    def _submit(self, runner: Runner, key: str, payload: dict) -> None:
+        self.total += 1
+        runner.submit(key, solve_task, payload)
+
     def start(self, runner: Runner) -> None:
-        self.total = len(self.tasks) + (1 if any(k == "base" for k, _ in self.tasks) else 0)
-        self.done = 0
         for key, payload in self.tasks:
-            runner.submit(key, solve_task, payload)
+            self._submit(runner, key, payload)
 
     def finish(self, runner: Runner) -> dict[str, dict]:
-        results: dict[str, dict] = {}
+        results = self.results
         for key, row, error in runner.results():
             if error is not None:
                 row = {"status": "error", "message": f"{type(error).__name__}: {error}"}
@@ -161,16 +217,101 @@ class _Jobs:
             self.done += 1
             if self.on_step is not None:
                 self.on_step(f"{self.done} of {self.total} solves for the analyses done ({key}: {row['status']})")
-            if key == "base" and row["status"] in ("optimal", "feasible"):
-                # EEV: the tree with the root decisions fixed to the base plan's
-                fixed = _merge(self.commitments, Commitments(tuple(row["root_years"]), row["units"], row["blocks"]))
-                self.eev_commitments = fixed
-                runner.submit("eev", solve_task, self.payload(self.instance, fixed))
+            if key == "base" and _ok(row):
+                self.eev_commitments = _merge(self.commitments,
+                                              Commitments(tuple(row["root_years"]), row["units"], row["blocks"]))
+                self._start_eev(runner, row)
+            elif key.startswith("eev-part:") and all(f"eev-part:{b}" in results for b in self.parts):
+                self._after_parts(runner)
+            elif key.startswith("eev-hold:") and all(f"eev-hold:{b}" in results for b in self.held):
+                self._after_held(runner)
             if key == "eev" and row["status"] == "infeasible":  # name the scenarios those decisions break
                 for s in self.instance.scenarios():
-                    self.total += 1
-                    runner.submit(f"eev-check:{s.id}", solve_task, self.payload(s.instance, self.eev_commitments))
+                    self._submit(runner, f"eev-check:{s.id}", self.payload(s.instance, self.eev_commitments))
         return results
+
+    # ------------------------------------------------------------------ EEV by first-stage branch
+
+    def _start_eev(self, runner: Runner, base: dict) -> None:
+        unc = self.instance.uncertainty
+        if not EEV_BY_BRANCH or unc.risk_weight > 0 or len(unc.stages[0].branches) < 2:
+            self._submit(runner, "eev", self.payload(self.instance, self.eev_commitments))
+            return
+        self.parts = {}  # branch -> (probability, raw instance of its subtree)
+        # each subtree stops at the same absolute gap, the tolerance of the whole on the base plan's scale, so
+        # that the weighted sum of their gaps stays within the tolerance of the sum (not of each part)
+        self.part_gap = self.options["mip_gap"] * max(abs(base["objective"]), base.get("gross") or 0.0, 1e-9)
+        raw = plain(self.instance.raw)
+        stage = raw["uncertainty"]["stages"][0]
+        for b in unc.stages[0].branches:
+            sub = copy.deepcopy(raw)
+            sub["uncertainty"]["stages"][0]["branches"] = {b.id: {**stage["branches"][b.id], "probability": 1.0}}
+            self.parts[b.id] = (b.probability, sub)
+            self._submit(runner, f"eev-part:{b.id}",
+                         self.payload(sub, self.eev_commitments, root_ops=self._root_years(), abs_gap=self.part_gap))
+
+    def _after_parts(self, runner: Runner) -> None:
+        rows = {b: self.results[f"eev-part:{b}"] for b in self.parts}
+        if any(r["status"] == "infeasible" for r in rows.values()):
+            self._eev_row({"status": "infeasible"}, runner)
+            return
+        if not all(_ok(r) for r in rows.values()):
+            bad = next(r for r in rows.values() if not _ok(r))
+            self._eev_row({"status": bad["status"], "message": bad.get("message", "")}, runner)
+            return
+        # hold the root operation of the worst subtree (the most constrained: lowest training, highest cost)
+        sign = 1.0 if self.instance.objective.kind == "max_training" else -1.0
+        self.reference = min(self.parts, key=lambda b: sign * rows[b]["objective"])
+        hold = rows[self.reference]["root_ops"]
+        self.held = [b for b in self.parts if b != self.reference and not _same_values(rows[b]["root_ops"], hold)]
+        if not self.held:
+            self._eev_row(self._joined(rows), runner)
+            return
+        for b in self.held:
+            self._submit(runner, f"eev-hold:{b}",
+                         self.payload(self.parts[b][1], self.eev_commitments, hold=hold, abs_gap=self.part_gap))
+
+    def _after_held(self, runner: Runner) -> None:
+        rows = {b: self.results[f"eev-part:{b}"] for b in self.parts}
+        held = {b: self.results[f"eev-hold:{b}"] for b in self.held}
+        if not all(_ok(r) for r in held.values()):  # the reference's root operation does not fit them all
+            self._submit(runner, "eev", self.payload(self.instance, self.eev_commitments))
+            return
+        self._eev_row(self._joined(rows, held), runner)
+
+    def _joined(self, parts: dict[str, dict], held: dict[str, dict] | None = None) -> dict:
+        """EEV from the subtrees: the plan joined from ``held`` (else ``parts``), bounded by ``parts``' bounds."""
+        p = {b: self.parts[b][0] for b in parts}
+        plans = {**parts, **(held or {})}
+        objective = sum(p[b] * plans[b]["objective"] for b in parts)
+        bounds = [parts[b].get("bound") for b in parts]
+        grosses = [parts[b].get("gross") for b in parts]
+        gap = math.nan
+        if all(x is not None for x in bounds):
+            bound = sum(p[b] * x for b, x in zip(parts, bounds))
+            scale = abs(objective)
+            if all(g is not None for g in grosses):
+                scale = max(scale, sum(p[b] * g for b, g in zip(parts, grosses)))
+            gap = abs(bound - objective) / max(scale, 1e-9)
+        proven = gap <= self.options["mip_gap"] * (1 + 1e-9)  # False for nan
+        return {"status": "optimal" if proven else "feasible", "objective": objective, "mip_gap": gap,
+                "method": f"by first-stage branch ({len(parts)} subtrees, {len(held or {})} re-solved)",
+                "seconds": max(r.get("seconds") or 0.0 for r in plans.values())}
+
+    def _eev_row(self, row: dict, runner: Runner) -> None:
+        self.results["eev"] = row
+        if row["status"] == "infeasible":
+            for s in self.instance.scenarios():
+                self._submit(runner, f"eev-check:{s.id}", self.payload(s.instance, self.eev_commitments))
+
+
+EEV_BY_BRANCH = True
+"""Solve EEV by first-stage branch (see :class:`_Jobs`); False solves the whole tree at once (tests compare)."""
+
+
+def _same_values(a: list, b: list) -> bool:
+    """Whether two lists of ``[name, index, value]`` (same order, same model structure) hold the same values."""
+    return len(a) == len(b) and all(abs(x[2] - y[2]) <= 1e-6 * max(1.0, abs(x[2]), abs(y[2])) for x, y in zip(a, b))
 
 
 def _merge(a: Commitments | None, b: Commitments) -> Commitments:
@@ -179,17 +320,35 @@ def _merge(a: Commitments | None, b: Commitments) -> Commitments:
     return Commitments(tuple(sorted(set(a.years) | set(b.years))), {**b.units, **a.units}, {**b.blocks, **a.blocks})
 
 
+def root_values(model, years) -> list:
+    """``[name, index, value]`` of every variable of the root node in ``years`` other than the purchases
+    and block starts (n, k, K): the root operation that subtrees below the first stage share."""
+    out = []
+    for var in model.component_objects(pyo.Var, descend_into=True):
+        if var.name in ("n", "k", "K") or not var.is_indexed():
+            continue
+        for index, v in var.items():
+            if index[-1] == ROOT and index[-2] in years:
+                out.append([var.name, list(index), 0.0 if v.value is None else float(v.value)])
+    return out
+
+
 def solve_task(payload: dict) -> dict:
-    """Solve one instance in a worker: its status, objective and (``root_years``) its decisions of those years."""
+    """Solve one instance in a worker: its status, objective and bound; with ``root_years`` its decisions of
+    those years, with ``root_ops`` the root operation of those years (:func:`root_values`)."""
     inst = parse_instance(payload["raw"], source=payload.get("source"))
     plan = solve_model(inst, commitments=from_payload(payload.get("commit")), time_limit=payload["time_limit"],
-                       mip_gap=payload["mip_gap"], threads=payload.get("threads"))
+                       mip_gap=payload["mip_gap"], threads=payload.get("threads"), hold=payload.get("hold"),
+                       abs_gap=payload.get("abs_gap"))
+    r = plan.result
     out = {"status": plan.status.value, "objective": plan.objective, "mip_gap": plan.mip_gap,
-           "message": plan.message, "seconds": plan.result.solve_seconds}
+           "bound": r.bound, "gross": r.gross, "message": plan.message, "seconds": r.solve_seconds}
     if "root_years" in payload and plan.status.has_plan:
         c = commitments_of(plan, payload["root_years"])
         out.update(root_years=list(c.years), units=c.units, blocks=c.blocks,
                    table=commitments_table(inst, plan.purchases, plan.facilities, c.years).to_dict("list"))
+    if "root_ops" in payload and plan.status.has_plan:
+        out["root_ops"] = root_values(r.handle[0], set(payload["root_ops"]))
     return out
 
 

@@ -157,6 +157,83 @@ def test_value_of_information_is_the_same_on_worker_processes(hedge):
     pd.testing.assert_frame_equal(par.scenarios, plan.scenarios)
 
 
+TWO_STAGES = ["tiny-tree-hedge", "tiny-tree-chip-delay", "tiny-tree-evpi-zero", "tiny-tree-min-cost"]
+
+
+def _eev(inst, monkeypatch, *, by_branch: bool, same=None):
+    """The EEV row of the summary, and the keys of the solves behind it (from the progress steps)."""
+    from optimizer import pipeline
+
+    monkeypatch.setattr(pipeline, "EEV_BY_BRANCH", by_branch)
+    if same is not None:
+        monkeypatch.setattr(pipeline, "_same_values", same)
+    steps: list[str] = []
+    plan = solve(inst, mip_gap=GAP, on_step=steps.append)
+    keys = [m.split("(")[-1].split(":")[0] for m in steps]
+    return plan.summary.iloc[0], keys
+
+
+@pytest.mark.parametrize("stem", TWO_STAGES)
+def test_eev_by_first_stage_branch_equals_eev_of_the_whole_tree(stem, monkeypatch):
+    """Solving EEV subtree by subtree (root purchases and blocks fixed) gives the whole tree's EEV, both when
+    the subtrees' root operation agrees and when the others must be re-solved holding the worst one's."""
+    inst = load_instance(INSTANCES / f"{stem}.yaml")
+    whole, keys = _eev(inst, monkeypatch, by_branch=False)
+    assert "eev" in keys and "eev-part" not in keys
+    parts, keys = _eev(inst, monkeypatch, by_branch=True)
+    assert keys.count("eev-part") == len(inst.uncertainty.stages[0].branches) and "eev" not in keys
+    held, keys = _eev(inst, monkeypatch, by_branch=True, same=lambda a, b: False)
+    assert keys.count("eev-hold") == len(inst.uncertainty.stages[0].branches) - 1
+    for row in (parts, held):
+        assert row["base_plan_status"] == "optimal"
+        assert row["base_plan_objective"] == pytest.approx(whole["base_plan_objective"], rel=1e-7, abs=1e-7)
+        assert row["vss"] == pytest.approx(whole["vss"], rel=1e-7, abs=1e-7)
+
+
+def test_eev_under_cvar_is_solved_over_the_whole_tree(monkeypatch):
+    """CVaR couples every scenario through its threshold: the EEV cannot be split by branch."""
+    inst = load_instance(INSTANCES / "tiny-tree-cvar.yaml")
+    row, keys = _eev(inst, monkeypatch, by_branch=True)
+    assert "eev" in keys and "eev-part" not in keys
+    assert row["base_plan_status"] == "optimal"
+
+
+def test_eev_joined_from_subtrees_reports_the_gap_of_the_sum():
+    """Hand-checked: subtrees a (p 0.25) and b (p 0.75) of a max_training tree. Joined plan
+    0.25 * -400 + 0.75 * 1000 = 650; bound from the subtrees alone 0.25 * -396 + 0.75 * 1004 = 654;
+    the gap is relative to max(|650|, 0.25 * 800 + 0.75 * 2000 = 1700): 4 / 1700 = 0.00235, above a
+    1e-3 tolerance (feasible, not proven) and within 1e-2 (optimal). b was re-solved holding a's root
+    operation (objective 1000, lower than its free 1003, whose bound 1004 still bounds it)."""
+    from optimizer import pipeline
+
+    inst = load_instance(HEDGE)
+    for tol, status in ((1e-3, "feasible"), (1e-2, "optimal")):
+        jobs = pipeline._Jobs(inst, None, {"time_limit": None, "mip_gap": tol}, None)
+        jobs.parts = {"a": (0.25, {}), "b": (0.75, {})}
+        parts = {"a": {"objective": -400.0, "bound": -396.0, "gross": 800.0, "seconds": 1.0},
+                 "b": {"objective": 1003.0, "bound": 1004.0, "gross": 2000.0, "seconds": 2.0}}
+        held = {"b": {"objective": 1000.0, "bound": 1000.5, "gross": 2000.0, "seconds": 3.0}}
+        row = jobs._joined(parts, held)
+        assert row["objective"] == pytest.approx(650.0)
+        assert row["mip_gap"] == pytest.approx(4 / 1700)
+        assert row["status"] == status
+        assert row["seconds"] == 3.0
+
+
+def test_value_of_information_of_an_unproven_plan_says_so(hedge):
+    """EVPI and VSS rest on RP: when RP is not proven (a time limit), the sentences say which way they can move."""
+    from optimizer.report.text import value_of_information_lines
+
+    _, plan = hedge
+    proven = value_of_information_lines(plan)
+    assert not any("not proven" in line for line in proven)
+    unproven = copy.copy(plan)
+    unproven.result = dataclasses.replace(plan.result, status=SolveStatus.FEASIBLE, mip_gap=0.0123)
+    lines = value_of_information_lines(unproven)
+    assert lines[:len(proven)] == proven
+    assert "not proven optimal (gap 1.23%)" in lines[-1] and "EVPI is smaller and VSS larger" in lines[-1]
+
+
 def test_no_value_of_information():
     plan = solve(load_instance(HEDGE), value_of_information=False)
     s = plan.summary.iloc[0]

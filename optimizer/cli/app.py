@@ -6,6 +6,7 @@ The exit codes are listed in :mod:`optimizer.cli` (and ``capplan --help``).
 from __future__ import annotations
 
 import math
+import os
 import sys
 from contextlib import contextmanager
 from enum import IntEnum
@@ -125,8 +126,16 @@ def progress_lines(what: str):
     if err.is_terminal:
         with err.status(f"{what}: starting...") as status:
             yield lambda text: status.update(f"{what}: {text}")
-    else:
+        return
+    # the steps arrive while HiGHS runs, when Pyomo has pointed descriptors 1 and 2 at a pipe: write
+    # to a duplicate of standard error taken now (as the live line of `capplan solve` does)
+    try:
+        stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+    except (OSError, ValueError):  # no real descriptor (an embedding host): standard error as it is
         yield lambda text: err.print(f"{what}: {text}", highlight=False, markup=False)
+        return
+    with stream:
+        yield lambda text: print(f"{what}: {text}", file=stream)
 
 
 def _load_instance_or_exit(file: Path):

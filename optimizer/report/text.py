@@ -7,6 +7,7 @@ import math
 import pandas as pd
 
 from ..plan import Plan
+from ..solver import SolveStatus
 
 
 def fmt_usd(x: float) -> str:
@@ -102,6 +103,13 @@ def value_of_information_lines(plan: Plan) -> list[str]:
                      "commitments score EEV = " + f"{x['base_plan_objective']:,.6g}).")
     if not lines:
         lines.append("Value of information: not computed (--no-value-of-information, or the plan has no solution).")
+    elif plan.status is SolveStatus.FEASIBLE and (_has(x.get("evpi")) or _has(vss)):
+        gap = f" (gap {plan.mip_gap:.2%})" if _has(plan.mip_gap) else ""
+        lines.append(f"These values use the stochastic plan RP, which is not proven optimal{gap}: the true RP can "
+                     "be higher for max_training (lower for min_cost), so EVPI is smaller and VSS larger than shown "
+                     "by up to that gap. Solve without a time limit to prove them.")
+    elif str(x.get("base_plan_status", "optimal")) != "optimal" and _has(vss):
+        lines.append(f"EEV is not proven ({x.get('base_plan_status')}): VSS is within the gap of that solve.")
     return lines
 
 

@@ -75,8 +75,13 @@ def run_model(
     warm_start: bool = True,
     opt: Highs | None = None,
     handoff: float = 0.0,
+    abs_gap: float | None = None,
 ) -> SolveResult:
     """Solve a model made by :func:`formulations.build_model`; load the plan into it if any.
+
+    ``abs_gap`` (objective units) replaces the relative ``mip_gap`` as the
+    stopping rule: the search stops when the plan is within that absolute
+    distance of the bound (a part of a larger sum, as in the EEV solves).
 
     ``opt`` is a persistent solver already holding the model (see :func:`attach`),
     for re-solves after :func:`formulations.model.update_model`; ``handoff`` is
@@ -142,12 +147,16 @@ def run_model(
             # gap relative to max(|objective|, gross training): see docs/model.md
             options["mip_abs_gap"] = mip_gap * abs(gross)
     state.update(final=True, gross=gross)
+    rel_gap = mip_gap
+    if abs_gap is not None:
+        options["mip_abs_gap"] = abs_gap / abs(factor)
+        rel_gap = 0.0
     try:
         res = opt.solve(
             model,
             tee=log,
             time_limit=remaining,
-            rel_gap=mip_gap,
+            rel_gap=rel_gap,
             threads=threads,
             load_solutions=False,
             raise_exception_on_nonoptimal_result=False,
@@ -175,7 +184,9 @@ def run_model(
 
     if tc == _TC.convergenceCriteriaSatisfied:
         status, msg = SolveStatus.OPTIMAL, f"optimal within a relative gap of {mip_gap:g}"
-        if gross:
+        if abs_gap is not None:
+            msg = f"optimal within an absolute gap of {abs_gap:g}"
+        elif gross:
             msg += " (of the larger of |objective| and gross discounted training)"
     elif tc in (_TC.maxTimeLimit, _TC.iterationLimit, _TC.interrupted):
         if has_plan:
@@ -197,7 +208,8 @@ def run_model(
         _round_integers(model)
         objective = pyo.value(model.obj) * factor
     return SolveResult(status, msg, objective, bound, gap, build_seconds, handoff, solve_seconds,
-                       "highs", version, **size, handle=(model, opt) if status.has_plan else None)
+                       "highs", version, **size, gross=None if not gross else abs(gross * factor),
+                       handle=(model, opt) if status.has_plan else None)
 
 
 EXTRA_OPTIONS: dict = {}

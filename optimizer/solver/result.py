@@ -56,5 +56,8 @@ class SolveResult:
     integers: int = 0
     nonzeros: int = 0
     ranges: dict = field(default_factory=dict)  # coefficient ranges of the matrix HiGHS sees
+    # max_training: the relaxed plan's gross discounted training (spec units); the gap is relative to the
+    # larger of it and |objective| (docs/model.md). None for min_cost or without a starting plan.
+    gross: float | None = None
     # the solved model and the HiGHS object holding it, for marginals (not serialised)
     handle: object = field(default=None, repr=False, compare=False)
