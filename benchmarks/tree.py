@@ -82,7 +82,8 @@ def run_case(source: str, time_limit: float, workers: int, voi: bool) -> dict:
             "solve_seconds": r.solve_seconds, "total_seconds": total, "voi_seconds": total - r.solve_seconds
             - r.build_seconds - r.handoff_seconds,
             **{k: num(k) for k in ("expected_objective", "wait_and_see", "evpi", "base_plan_objective", "vss")},
-            "base_plan_status": s.get("base_plan_status")}
+            "base_plan_status": s.get("base_plan_status"),
+            "commitments": None if plan.commitments is None else plan.commitments.to_dict("records")}
 
 
 def main() -> None:

@@ -35,16 +35,26 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+def _lower_priority(increment: int) -> None:
+    try:
+        os.nice(increment)
+    except (AttributeError, OSError):  # not on this platform, or not allowed: run at the usual priority
+        pass
+
+
 class Runner:
     """Submit ``(key, fn, *args)`` tasks; iterate :meth:`results` for ``(key, result, error)`` as they finish.
 
     ``workers`` <= 1 (and no ``client``) runs every task in this process, in
     submission order.  ``window`` caps the tasks handed to a local pool at
     once, so that an interrupt loses little work (the rest wait here).
+    ``nice`` lowers the priority of local worker processes (for analyses that
+    run beside a solve in this process, which should not wait for them).
     """
 
-    def __init__(self, workers: int | None = None, client=None, *, window: int | None = None):
+    def __init__(self, workers: int | None = None, client=None, *, window: int | None = None, nice: int = 0):
         self.client = client
+        self.nice = nice
         self.workers = max(1, workers or default_workers())
         self.window = window or 2 * self.workers
         self._pool: ProcessPoolExecutor | None = None
@@ -57,7 +67,9 @@ class Runner:
 
     def __enter__(self) -> Runner:
         if self.client is None and self.workers > 1:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
+                                             initializer=_lower_priority if self.nice else None,
+                                             initargs=(self.nice,) if self.nice else ())
             # start every process now (one per submit while none is idle): a process started later inherits
             # the standard streams as they are then, and while HiGHS runs in this process Pyomo points them
             # at a pipe that a child holding it would keep from closing (its reader threads then deadlock)

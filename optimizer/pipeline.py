@@ -117,7 +117,9 @@ def solve(
         for s in instance.scenarios():
             jobs.add(f"ws:{s.id}", s.instance, commitments)
     n = workers if workers is not None else max(1, default_workers() - 1)
-    with Runner(n if jobs else 1, client) as runner:
+    # local workers yield to this process: on a machine with fewer free cores than workers, the plan the user
+    # waits for (and its time limit) comes first, the analyses take the cores it leaves
+    with Runner(n if jobs else 1, client, nice=10) as runner:
         jobs.start(runner)
         # on workers, the analyses' results are taken in as they come while this process solves (HiGHS
         # releases the GIL), so that the solves that wait for another (EEV after the base plan) start early

@@ -159,3 +159,11 @@ def test_the_checks_can_fail():
     assert "optimizer.pipeline" in GRAPH["optimizer.analysis.diagnose"]  # a function-level import
     assert "optimizer" not in GRAPH["formulations.model"]  # TYPE_CHECKING only
     assert not any(t.startswith("optimizer") for t in GRAPH["formulations.model"])
+
+
+def test_every_package_folder_is_a_regular_package():
+    """pyproject's `packages.find` ships only folders with an `__init__.py`: a folder without one works from
+    a clone (as a namespace package) and is silently missing from an installed wheel."""
+    for top in ("optimizer", "formulations"):
+        for folder in sorted({p.parent for p in (ROOT / top).rglob("*.py")}):
+            assert (folder / "__init__.py").exists(), f"{folder.relative_to(ROOT)} has no __init__.py"
