@@ -234,6 +234,21 @@ def test_value_of_information_of_an_unproven_plan_says_so(hedge):
     assert "not proven optimal (gap 1.23%)" in lines[-1] and "EVPI is smaller and VSS larger" in lines[-1]
 
 
+def test_analyses_workers_yield_to_the_main_solve():
+    """The worker processes beside the main solve run at a lower priority (os.nice), and start at once."""
+    import os
+
+    from optimizer.parallel import Runner
+
+    own = os.nice(0)
+    with Runner(2, nice=10) as runner:
+        assert len(runner._pool._processes) == 2  # started before HiGHS redirects the standard streams
+        runner.submit("a", os.nice, 0)
+        runner.submit("b", os.nice, 0)
+        got = {key: value for key, value, _ in runner.results()}
+    assert got == {"a": min(19, own + 10), "b": min(19, own + 10)}
+
+
 def test_no_value_of_information():
     plan = solve(load_instance(HEDGE), value_of_information=False)
     s = plan.summary.iloc[0]
