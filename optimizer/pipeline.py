@@ -395,7 +395,9 @@ def _value_of_information(plan: Plan, results: dict[str, dict]) -> None:
         extra["base_plan_status"] = f"base plan {base['status'] if base else 'not solved'}"
     elif _ok(eev):
         extra["base_plan_objective"] = eev["objective"]
-        extra["base_plan_status"] = eev["status"]
+        gap = eev.get("mip_gap")
+        unproven = eev["status"] != "optimal" and gap is not None and math.isfinite(gap)
+        extra["base_plan_status"] = f"{eev['status']} (gap {gap:.3%})" if unproven else eev["status"]
         if plan.status.has_plan:
             extra["vss"] = sign * (plan.objective - eev["objective"])
     elif eev is not None and eev["status"] == "infeasible":

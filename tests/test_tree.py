@@ -218,6 +218,18 @@ def test_eev_joined_from_subtrees_reports_the_gap_of_the_sum():
         assert row["mip_gap"] == pytest.approx(4 / 1700)
         assert row["status"] == status
         assert row["seconds"] == 3.0
+    # an unproven EEV carries its gap into the summary, and the sentence says VSS is within it
+    from optimizer.report.text import value_of_information_lines
+
+    plan = solve(inst, mip_gap=GAP, value_of_information=False)
+    results = {"base": None, "eev": {**row, "status": "feasible"}}
+    pipeline._value_of_information(plan, results)
+    assert plan.extra["base_plan_status"] == "base plan not solved"
+    results["base"] = {"status": "optimal", "table": {c: [] for c in plan.base_commitments.columns}}
+    pipeline._value_of_information(plan, results)
+    assert plan.extra["base_plan_status"] == "feasible (gap 0.235%)"
+    assert plan.extra["vss"] == pytest.approx(plan.objective - 650.0)
+    assert value_of_information_lines(plan)[-1].startswith("EEV is not proven, feasible (gap 0.235%)")
 
 
 def test_value_of_information_of_an_unproven_plan_says_so(hedge):

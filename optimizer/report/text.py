@@ -109,7 +109,7 @@ def value_of_information_lines(plan: Plan) -> list[str]:
                      "be higher for max_training (lower for min_cost), so EVPI is smaller and VSS larger than shown "
                      "by up to that gap. Solve without a time limit to prove them.")
     elif str(x.get("base_plan_status", "optimal")) != "optimal" and _has(vss):
-        lines.append(f"EEV is not proven ({x.get('base_plan_status')}): VSS is within the gap of that solve.")
+        lines.append(f"EEV is not proven, {x.get('base_plan_status')}: VSS is known only within that gap.")
     return lines
 
 
