@@ -261,6 +261,20 @@ def test_analyses_workers_yield_to_the_main_solve():
     assert got == {"a": min(19, own + 10), "b": min(19, own + 10)}
 
 
+def test_value_of_information_on_a_dask_cluster(hedge):
+    """The analyses (EEV by branch included) sent to a Dask cluster, taken in beside the main solve."""
+    distributed = pytest.importorskip("distributed")
+    _, plan = hedge
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
+        steps: list[str] = []
+        par = solve(load_instance(HEDGE), mip_gap=GAP, client=client, on_step=steps.append)
+    assert any("eev-part:" in m for m in steps)
+    for key in ("wait_and_see", "evpi", "base_plan_objective", "vss"):
+        assert par.summary.iloc[0][key] == pytest.approx(plan.summary.iloc[0][key], abs=1e-9), key
+    assert par.summary.iloc[0]["base_plan_status"] == "optimal"
+
+
 def test_no_value_of_information():
     plan = solve(load_instance(HEDGE), value_of_information=False)
     s = plan.summary.iloc[0]
