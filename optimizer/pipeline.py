@@ -227,9 +227,8 @@ class _Jobs:
                 self._after_parts(runner)
             elif key.startswith("eev-hold:") and all(f"eev-hold:{b}" in results for b in self.held):
                 self._after_held(runner)
-            if key == "eev" and row["status"] == "infeasible":  # name the scenarios those decisions break
-                for s in self.instance.scenarios():
-                    self._submit(runner, f"eev-check:{s.id}", self.payload(s.instance, self.eev_commitments))
+            elif key == "eev":  # the whole tree solved at once
+                self._eev_row(row, runner)
         return results
 
     # ------------------------------------------------------------------ EEV by first-stage branch
@@ -301,6 +300,7 @@ class _Jobs:
                 "seconds": max(r.get("seconds") or 0.0 for r in plans.values())}
 
     def _eev_row(self, row: dict, runner: Runner) -> None:
+        """EEV's result; when infeasible, each scenario is solved with those decisions, to name the ones they break."""
         self.results["eev"] = row
         if row["status"] == "infeasible":
             for s in self.instance.scenarios():

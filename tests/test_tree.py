@@ -134,7 +134,11 @@ def eev_breaker() -> dict:
     }
 
 
-def test_eev_infeasible_names_the_scenario():
+@pytest.mark.parametrize("by_branch", [True, False])
+def test_eev_infeasible_names_the_scenario(by_branch, monkeypatch):
+    from optimizer import pipeline
+
+    monkeypatch.setattr(pipeline, "EEV_BY_BRANCH", by_branch)  # subtree by subtree, or the whole tree at once
     plan = solve(load_instance(eev_breaker()), mip_gap=GAP)
     s = plan.summary.iloc[0]
     assert plan.status is SolveStatus.OPTIMAL

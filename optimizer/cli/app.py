@@ -120,6 +120,15 @@ def dask_client(scheduler: str | None):
         raise typer.Exit(Exit.USAGE) from None
 
 
+def stderr_duplicate():
+    """A text stream on a duplicate of standard error's descriptor, taken now.
+
+    Pyomo points descriptors 1 and 2 at a pipe while HiGHS runs; what is
+    written there meanwhile (progress) must go through a descriptor taken before.
+    """
+    return os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+
+
 @contextmanager
 def progress_lines(what: str):
     """A callback for the steps of a long analysis: one status line on a terminal, plain lines when piped."""
@@ -127,10 +136,9 @@ def progress_lines(what: str):
         with err.status(f"{what}: starting...") as status:
             yield lambda text: status.update(f"{what}: {text}")
         return
-    # the steps arrive while HiGHS runs, when Pyomo has pointed descriptors 1 and 2 at a pipe: write
-    # to a duplicate of standard error taken now (as the live line of `capplan solve` does)
+    # the steps arrive while HiGHS runs: write to a duplicate of standard error taken now
     try:
-        stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+        stream = stderr_duplicate()
     except (OSError, ValueError):  # no real descriptor (an embedding host): standard error as it is
         yield lambda text: err.print(f"{what}: {text}", highlight=False, markup=False)
         return

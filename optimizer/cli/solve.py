@@ -25,6 +25,7 @@ from .app import (
     app,
     err,
     out,
+    stderr_duplicate,
 )
 
 
@@ -61,14 +62,10 @@ class _ProgressLine:
     """A live line on a terminal, fed by HiGHS's own MIP callbacks (not a spinner)."""
 
     def __init__(self):
-        import os
-
         from rich.live import Live
         from rich.text import Text
 
-        # Pyomo captures file descriptors 1 and 2 while HiGHS runs; write to a duplicate of the
-        # terminal's descriptor, taken now, so the line reaches the screen
-        self._stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+        self._stream = stderr_duplicate()  # so the line reaches the screen while HiGHS runs
         console = Console(file=self._stream, force_terminal=True)
         self._text = Text
         self.live = Live(Text("HiGHS: building the model and a starting plan..."), console=console,
