@@ -16,11 +16,11 @@ from .data import (
     Branch,
     Budget,
     Chip,
+    FrozenDict,
     Installed,
     Objective,
     Power,
     Region,
-    Scenario,
     Series,
     Stage,
     Training,
@@ -40,11 +40,13 @@ from .limits import (
     YEAR_RANGE,
 )
 from .loader import parse_yaml
+from .tree import ROOT, Scenario, ScenarioTree, cvar, risk_measure
 
 __all__ = [
     "MAX_CHIPS", "MAX_FILE_BYTES", "MAX_HORIZON_YEARS", "MAX_MAGNITUDE", "MAX_REGIONS", "MAX_SCENARIOS",
     "MAX_YAML_NODES", "MIN_MAGNITUDE", "YEAR_RANGE", "Branch", "Budget", "ChangeError", "Chip", "Factor",
-    "Installed", "Instance", "Objective", "Power", "Region", "Scenario", "Series", "Shift", "Stage", "Training",
-    "Uncertainty", "canonical_json", "concrete_changes", "load_instance", "parse_instance", "parse_token",
-    "parse_values", "parse_vary", "parse_yaml", "plain", "set_path",
+    "FrozenDict", "Installed", "Instance", "ROOT", "Objective", "Power", "Region", "Scenario", "ScenarioTree",
+    "Series", "Shift", "Stage", "Training",
+    "Uncertainty", "canonical_json", "concrete_changes", "cvar", "load_instance", "parse_instance", "parse_token",
+    "parse_values", "parse_vary", "parse_yaml", "plain", "risk_measure", "set_path",
 ]

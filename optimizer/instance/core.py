@@ -24,7 +24,6 @@ from .data import (
     Objective,
     Power,
     Region,
-    Scenario,
     Training,
     Uncertainty,
     _freeze,
@@ -35,6 +34,7 @@ from .limits import MAX_FILE_BYTES
 from .loader import parse_yaml
 from .models import validate_raw
 from .scenarios import expand
+from .tree import Scenario, ScenarioTree, tree_of
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,19 @@ class Instance:
         """SHA-256 of the canonical JSON form of the instance data."""
         return hashlib.sha256(canonical_json(self.raw).encode()).hexdigest()
 
+    @property
+    def tree(self) -> ScenarioTree:
+        """The scenario tree: stages, nodes, probabilities, the risk measure and each scenario's instance
+        (the one-node tree of a v1 instance).  Built when the instance is validated."""
+        tree = self.__dict__.get("_scenario_tree")
+        if tree is None:  # a v1 instance, or a copy made without its tree
+            tree = ScenarioTree.single(self) if self.uncertainty is None else _expand(self, plain(self.raw))
+            object.__setattr__(self, "_scenario_tree", tree)
+        return tree
+
     def base(self) -> Instance:
         """The instance without its ``uncertainty`` section (itself when it has none)."""
-        return self if self.uncertainty is None else self._tree()[0]
+        return self.tree.base
 
     def scenarios(self) -> tuple[Scenario, ...]:
         """The scenarios of the tree, ordered by stage then by branch order in the file (Cartesian
@@ -93,14 +103,7 @@ class Instance:
 
         An instance without ``uncertainty`` has one: ``Scenario("base", (), 1.0, self)``.
         """
-        if self.uncertainty is None:
-            return (Scenario("base", (), 1.0, self),)
-        return self._tree()[1]
-
-    def _tree(self) -> tuple[Instance, tuple[Scenario, ...]]:
-        """(base, scenarios): built and kept when the instance is validated (rebuilt for a copy)."""
-        tree = self.__dict__.get("_scenario_tree")
-        return tree if tree is not None else _expand(self, plain(self.raw))
+        return self.tree.scenarios
 
     def with_changes(self, changes: Mapping[str, Any]) -> Instance:
         """A re-validated copy with values replaced at dotted key paths.
@@ -173,8 +176,8 @@ def parse_instance(raw: dict, source: str | None = None) -> Instance:
     return inst
 
 
-def _expand(inst: Instance, raw: dict, fields: dict | None = None) -> tuple[Instance, tuple[Scenario, ...]]:
-    """Build, validate and keep the base instance and the scenarios of an instance with a tree."""
+def _expand(inst: Instance, raw: dict, fields: dict | None = None) -> ScenarioTree:
+    """Build, validate and keep the base instance, the scenarios and the tree of an instance with a tree."""
     base_raw = {k: v for k, v in raw.items() if k != "uncertainty"}
     if fields is None:
         base = parse_instance(base_raw, source=inst.source)
@@ -183,5 +186,6 @@ def _expand(inst: Instance, raw: dict, fields: dict | None = None) -> tuple[Inst
     scenarios, problems = expand(base, inst.uncertainty, lambda r: parse_instance(r, source=inst.source))
     if problems:
         raise InstanceError(problems, inst.source)
-    object.__setattr__(inst, "_scenario_tree", (base, scenarios))
-    return base, scenarios
+    tree = tree_of(inst, base, inst.uncertainty, scenarios)
+    object.__setattr__(inst, "_scenario_tree", tree)
+    return tree

@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .core import Instance
+from typing import Any
 
 Series = Mapping[int, float]  # resolved: one value per horizon year
 
@@ -122,26 +118,47 @@ class Uncertainty:
     risk_weight: float  # w in [0, 1]; 0 is risk neutral
 
 
-@dataclass(frozen=True)
-class Scenario:
-    """A path through the tree: ``id`` joins its branch ids with "/" (``high/late``), ``probability`` is
-    the product of theirs, ``instance`` is its own validated v1 instance."""
+class FrozenDict(dict):
+    """A read-only dict: the mappings of a validated instance (series, regions, chips, raw data).
 
-    id: str
-    branches: tuple[str, ...]
-    probability: float
-    instance: Instance
+    Reading is a plain dict's; every write raises.  Unlike a ``MappingProxyType``
+    it pickles and deep-copies, so instances travel to worker processes and
+    Dask workers as they are, without being validated again.
+    """
 
+    __slots__ = ()
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("instance data is read-only: use Instance.with_changes for a changed copy")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
+
+    def __reduce_ex__(self, protocol):
+        return (type(self), (dict(self),))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        from copy import deepcopy
+
+        return type(self)({k: deepcopy(v, memo) for k, v in self.items()})
+
+    def __hash__(self):  # read-only, so hashable like a frozenset of its items
+        return hash(frozenset(self.items()))
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({dict.__repr__(self)})"
 
 
 def _ro(d):
-    return None if d is None else MappingProxyType(dict(d))
+    return None if d is None else FrozenDict(d)
 
 
 def _freeze(obj):
     """Deep read-only view of a raw mapping."""
     if isinstance(obj, dict):
-        return MappingProxyType({k: _freeze(v) for k, v in obj.items()})
+        return FrozenDict({k: _freeze(v) for k, v in obj.items()})
     if isinstance(obj, list):
         return tuple(_freeze(v) for v in obj)
     return obj

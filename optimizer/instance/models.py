@@ -20,7 +20,6 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
 from pydantic import (
@@ -577,9 +576,9 @@ def instance_fields(m: InstanceModel, years: tuple[int, ...]) -> dict:
         power=frozen.Power(_ro(m.power.ceiling_mw)) if m.power else frozen.Power(),
         objective=frozen.Objective(o.kind, o.unmet_penalty, o.cost_weight or 0.0, o.end_of_horizon),
         training=frozen.Training(_ro(t.min_pflops or zero), _ro(t.frontier_cluster_pflops or zero)),
-        regions=MappingProxyType(regions),
-        chips=MappingProxyType(chips),
-        serving=MappingProxyType({d: MappingProxyType(s) for d, s in (m.serving or {}).items()}),
+        regions=frozen.FrozenDict(regions),
+        chips=frozen.FrozenDict(chips),
+        serving=frozen.FrozenDict({d: frozen.FrozenDict(s) for d, s in (m.serving or {}).items()}),
         uncertainty=_uncertainty(m.uncertainty),
     )
 
@@ -590,7 +589,7 @@ def _uncertainty(u: Uncertainty | None) -> Uncertainty | None:
     risk = u.risk or Risk()
     return frozen.Uncertainty(
         stages=tuple(frozen.Stage(s.year, s.name, tuple(
-            frozen.Branch(bid, b.probability, MappingProxyType(dict(b.changes or {})))
+            frozen.Branch(bid, b.probability, frozen.FrozenDict(dict(b.changes or {})))
             for bid, b in s.branches.items())) for s in u.stages),
         cvar_alpha=risk.cvar_alpha if risk.cvar_alpha is not None else 0.9,
         risk_weight=risk.weight or 0.0,

@@ -29,9 +29,10 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import InstanceError, Problem
 from .changes import _MISSING, ChangeError, Factor, concrete_value
-from .data import Branch, Scenario, Uncertainty, plain
+from .data import Branch, Uncertainty, plain
 from .fields import Located
 from .models import change_targets, path_of
+from .tree import Scenario
 
 _CHIP_ATTRS = {"utilization.train": "util_train", "utilization.infer": "util_infer"}
 
