@@ -61,12 +61,11 @@ def tree_instance(stages: int) -> dict:
 
 
 def run_case(source: str, time_limit: float, workers: int, voi: bool) -> dict:
-    from formulations.tree import Tree
     from optimizer import load_instance, solve
 
     t0 = time.perf_counter()
     inst = load_instance(SHIPPED if source == "shipped" else tree_instance(int(source)))
-    tree = Tree.of(inst)
+    tree = inst.tree
     t1 = time.perf_counter()
     plan = solve(inst, time_limit=time_limit, workers=workers, value_of_information=voi)
     total = time.perf_counter() - t1

@@ -24,11 +24,9 @@ from collections.abc import Callable
 import pandas as pd
 import pyomo.environ as pyo
 
-from formulations import build_model
-from formulations.model import Commitments
-from formulations.tree import ROOT, risk_measure
+from formulations import Commitments, build_model
 
-from .instance import Instance, parse_instance, plain
+from .instance import ROOT, Instance, parse_instance, plain, risk_measure
 from .parallel import Runner, default_workers
 from .plan import Plan
 from .plan.commit import as_payload, commitments_from, commitments_of, from_payload

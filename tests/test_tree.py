@@ -19,9 +19,10 @@ from plan_checker import check_plan, check_tree_plan
 from typer.testing import CliRunner
 
 from formulations import build_model
-from formulations.tree import Tree, cvar
 from optimizer import SolveStatus, load_instance, read_plan, solve, sweep
 from optimizer.cli import Exit, app
+from optimizer.instance.tree import ScenarioTree as Tree
+from optimizer.instance.tree import cvar
 from optimizer.report import plots
 from optimizer.report.text import compare_plans
 

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 import highspy
 import pandas as pd
 
-from formulations import build_model
-from formulations.model import Commitments, row_label, split_index
+from formulations import Commitments, build_model, row_label, split_index
 
 from ..instance import Instance
 from ..solver import attach

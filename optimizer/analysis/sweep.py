@@ -122,7 +122,7 @@ class Worker:
 
     def solve(self, inst: Instance):
         """Solve ``inst``, in place when the kept model allows it; returns (plan, how)."""
-        from formulations.model import build_model, structure_key, update_model
+        from formulations import build_model, structure_key, update_model
 
         from ..plan import Plan
         from ..solver import attach, run_model
@@ -386,7 +386,7 @@ def difficulty(instance: Instance, scenarios: Sequence[Scenario]) -> dict[int, i
     import highspy
     import numpy as np
 
-    from formulations.model import build_model, structure_key, update_model
+    from formulations import build_model, structure_key, update_model
 
     from ..solver import attach
     from ..solver.highs import columns

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from formulations.model import Commitments
+from formulations import Commitments
 
 from ..errors import Problem
 from ..instance import Instance

@@ -13,10 +13,9 @@ import pandas as pd
 import pyomo.environ as pyo
 import yaml
 
-from formulations.tree import cvar
-
 from ..files import atomic_write
 from ..instance import Instance, load_instance, plain
+from ..instance.tree import cvar
 from ..solver import SolveResult, SolveStatus
 from .tables import (
     COLUMNS,

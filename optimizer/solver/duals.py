@@ -9,7 +9,7 @@ from __future__ import annotations
 import highspy
 import pandas as pd
 
-from formulations.model import split_index
+from formulations import split_index
 
 from .highs import columns
 
