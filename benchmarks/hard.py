@@ -149,10 +149,7 @@ def run_child(name: str, spec: dict, time_limit: float) -> dict:
     plan = solve(inst, time_limit=time_limit, mip_gap=GAP, warm_start=spec["warm_start"])
     seconds = time.perf_counter() - t1
     res = plan.result
-    nodes = iters = None
-    if res.handle is not None:
-        info = res.handle[1]._solver_model.getInfo()
-        nodes, iters = info.mip_node_count, info.simplex_iteration_count
+    nodes, iters = res.nodes, res.iterations
     return {"case": name, "status": res.status.value, "objective": res.objective, "bound": res.bound,
             "gap": res.mip_gap, "seconds": seconds, "import_seconds": import_s,
             "build_seconds": res.build_seconds, "handoff_seconds": res.handoff_seconds,

@@ -278,5 +278,28 @@ def update_model(m, inst: Instance | ScenarioTree) -> None:
     ]
 
 
-__all__ = ["Commitments", "ModelInfo", "OBJECTIVE_TERMS", "build_model", "data_key", "structure_key",
-           "update_model"]
+DECISIONS = ("n", "K", "k", "xT", "xI", "y", "m", "z")
+"""The decision variables indexed by node (the last index), in the order they are declared."""
+
+
+def node_variables(m, node: str, years=None) -> list[tuple[str, tuple, object]]:
+    """``(name, index, variable)`` of every decision of ``node`` (in ``years``, default all of them): the
+    variables the scenarios through the node share (mpi-sppy calls them the node's non-anticipative
+    variables)."""
+    out = []
+    for name in DECISIONS:
+        var = m.component(name)
+        for index, v in var.items():
+            if index[-1] == node and (years is None or index[-2] in years):
+                out.append((name, index, v))
+    return out
+
+
+def node_values(m, node: str, years=None) -> list[tuple[str, tuple, float]]:
+    """``(name, index, value)`` of the decisions of ``node`` in a solved model (:func:`node_variables`)."""
+    return [(name, index, 0.0 if v.value is None else float(v.value)) for name, index, v in
+            node_variables(m, node, years)]
+
+
+__all__ = ["DECISIONS", "OBJECTIVE_TERMS", "Commitments", "ModelInfo", "build_model", "data_key", "node_values",
+           "node_variables", "structure_key", "update_model"]

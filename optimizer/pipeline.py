@@ -15,23 +15,23 @@ independent solves that the reports need:
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import math
 import threading
-import time
 from collections.abc import Callable
 
 import pandas as pd
-import pyomo.environ as pyo
 
-from formulations import Commitments, build_model
+from formulations import Commitments
+from formulations.model import node_values
 
-from .instance import ROOT, Instance, parse_instance, plain, risk_measure
+from .instance import ROOT, Instance
 from .parallel import Runner, default_workers
 from .plan import Plan
-from .plan.commit import as_payload, commitments_from, commitments_of, from_payload
+from .plan.commit import commitments_from, commitments_of
+from .plan.summary import CommitmentSummary, TreeSummary
 from .plan.tables import commitments_table
-from .solver import Progress, SolveStatus, run_model
+from .solver import ModelHandle, Progress, SolveOptions, SolveStatus
 
 
 def solve_model(
@@ -51,16 +51,14 @@ def solve_model(
 
     ``hold`` is a list of ``[variable name, index, value]`` to fix (the root decisions other than
     purchases and block starts, from :func:`root_values`; the EEV solves by first-stage branch);
-    ``abs_gap`` stops at that absolute gap instead of ``mip_gap`` (:func:`~optimizer.solver.run_model`).
+    ``abs_gap`` stops at that absolute gap instead of ``mip_gap`` (:class:`~optimizer.solver.SolveOptions`).
     """
-    t0 = time.perf_counter()
-    model = build_model(instance, commitments=commitments)
-    for name, index, value in hold or ():
-        model.component(name)[tuple(index)].fix(value)
-    build_seconds = time.perf_counter() - t0
-    result = run_model(model, time_limit=time_limit, mip_gap=mip_gap, threads=threads, log=log,
-                       progress=progress, build_seconds=build_seconds, warm_start=warm_start, abs_gap=abs_gap)
-    return Plan.from_model(instance, model, result)
+    handle = ModelHandle(instance, commitments=commitments)
+    handle.fix(hold or ())
+    result = handle.solve(SolveOptions(time_limit=time_limit, mip_gap=0.0 if abs_gap is not None else mip_gap,
+                                       abs_gap=abs_gap, threads=threads, log=log, progress=progress,
+                                       warm_start=warm_start))
+    return Plan.from_model(instance, handle.model, result)
 
 
 def solve(
@@ -186,19 +184,17 @@ class _Jobs:
     def __bool__(self) -> bool:
         return bool(self.tasks)
 
-    def payload(self, inst: Instance | dict, commitments, **more) -> dict:
-        """What a worker needs to solve ``inst`` (an Instance or its raw data) holding ``commitments``."""
-        raw, source = (inst, self.instance.source) if isinstance(inst, dict) else (plain(inst.raw), inst.source)
-        return {"raw": raw, "source": source, "commit": as_payload(commitments), "threads": 1,
-                **self.options, **more}
+    def payload(self, inst: Instance, commitments, **more) -> dict:
+        """What a worker needs to solve ``inst`` (a validated instance: it travels as it is) holding
+        ``commitments``."""
+        return {"instance": inst, "commit": commitments, "threads": 1, **self.options, **more}
 
     def add(self, key: str, inst: Instance, commitments, *, root: bool = False) -> None:
         more = {"root_years": self._root_years()} if root else {}
         self.tasks.append((key, self.payload(inst, commitments, **more)))
 
     def _root_years(self) -> list[int]:
-        first = self.instance.uncertainty.stages[0].year
-        return [t for t in self.instance.years if t < first]
+        return list(self.instance.tree.root_years)
 
     def _submit(self, runner: Runner, key: str, payload: dict) -> None:
         self.total += 1
@@ -218,8 +214,8 @@ class _Jobs:
             if self.on_step is not None:
                 self.on_step(f"{self.done} of {self.total} solves for the analyses done ({key}: {row['status']})")
             if key == "base" and _ok(row):
-                self.eev_commitments = _merge(self.commitments,
-                                              Commitments(tuple(row["root_years"]), row["units"], row["blocks"]))
+                base = Commitments(tuple(row["root_years"]), row["units"], row["blocks"])
+                self.eev_commitments = base if self.commitments is None else base.merged(self.commitments)
                 self._start_eev(runner, row)
             elif key.startswith("eev-part:") and all(f"eev-part:{b}" in results for b in self.parts):
                 self._after_parts(runner)
@@ -236,15 +232,13 @@ class _Jobs:
         if not EEV_BY_BRANCH or unc.risk_weight > 0 or len(unc.stages[0].branches) < 2:
             self._submit(runner, "eev", self.payload(self.instance, self.eev_commitments))
             return
-        self.parts = {}  # branch -> (probability, raw instance of its subtree)
+        self.parts = {}  # branch -> (probability, the instance of its subtree)
         # each subtree stops at the same absolute gap, the tolerance of the whole on the base plan's scale, so
         # that the weighted sum of their gaps stays within the tolerance of the sum (not of each part)
         self.part_gap = self.options["mip_gap"] * max(abs(base["objective"]), base.get("gross") or 0.0, 1e-9)
-        raw = plain(self.instance.raw)
-        stage = raw["uncertainty"]["stages"][0]
+        tree = self.instance.tree
         for b in unc.stages[0].branches:
-            sub = copy.deepcopy(raw)
-            sub["uncertainty"]["stages"][0]["branches"] = {b.id: {**stage["branches"][b.id], "probability": 1.0}}
+            sub = tree.given((b.id,)).instance
             self.parts[b.id] = (b.probability, sub)
             self._submit(runner, f"eev-part:{b.id}",
                          self.payload(sub, self.eev_commitments, root_ops=self._root_years(), abs_gap=self.part_gap))
@@ -314,41 +308,32 @@ def _same_values(a: list, b: list) -> bool:
     return len(a) == len(b) and all(abs(x[2] - y[2]) <= 1e-6 * max(1.0, abs(x[2]), abs(y[2])) for x, y in zip(a, b))
 
 
-def _merge(a: Commitments | None, b: Commitments) -> Commitments:
-    if a is None:
-        return b
-    return Commitments(tuple(sorted(set(a.years) | set(b.years))), {**b.units, **a.units}, {**b.blocks, **a.blocks})
-
-
 def root_values(model, years) -> list:
-    """``[name, index, value]`` of every variable of the root node in ``years`` other than the purchases
+    """``[name, index, value]`` of every decision of the root node in ``years`` other than the purchases
     and block starts (n, k, K): the root operation that subtrees below the first stage share."""
-    out = []
-    for var in model.component_objects(pyo.Var, descend_into=True):
-        if var.name in ("n", "k", "K") or not var.is_indexed():
-            continue
-        for index, v in var.items():
-            if index[-1] == ROOT and index[-2] in years:
-                out.append([var.name, list(index), 0.0 if v.value is None else float(v.value)])
-    return out
+    return [[name, list(index), value] for name, index, value in node_values(model, ROOT, years)
+            if name not in ("n", "k", "K")]
 
 
 def solve_task(payload: dict) -> dict:
     """Solve one instance in a worker: its status, objective and bound; with ``root_years`` its decisions of
     those years, with ``root_ops`` the root operation of those years (:func:`root_values`)."""
-    inst = parse_instance(payload["raw"], source=payload.get("source"))
-    plan = solve_model(inst, commitments=from_payload(payload.get("commit")), time_limit=payload["time_limit"],
-                       mip_gap=payload["mip_gap"], threads=payload.get("threads"), hold=payload.get("hold"),
-                       abs_gap=payload.get("abs_gap"))
-    r = plan.result
-    out = {"status": plan.status.value, "objective": plan.objective, "mip_gap": plan.mip_gap,
-           "bound": r.bound, "gross": r.gross, "message": plan.message, "seconds": r.solve_seconds}
-    if "root_years" in payload and plan.status.has_plan:
+    inst = payload["instance"]
+    handle = ModelHandle(inst, commitments=payload.get("commit"))
+    handle.fix(payload.get("hold") or ())
+    abs_gap = payload.get("abs_gap")
+    r = handle.solve(SolveOptions(time_limit=payload["time_limit"],
+                                  mip_gap=0.0 if abs_gap is not None else payload["mip_gap"],
+                                  threads=payload.get("threads"), abs_gap=abs_gap))
+    out = {"status": r.status.value, "objective": r.objective, "mip_gap": r.mip_gap,
+           "bound": r.bound, "gross": r.gross, "message": r.message, "seconds": r.solve_seconds}
+    if "root_years" in payload and r.status.has_plan:
+        plan = Plan.from_model(inst, handle.model, r)
         c = commitments_of(plan, payload["root_years"])
         out.update(root_years=list(c.years), units=c.units, blocks=c.blocks,
                    table=commitments_table(inst, plan.purchases, plan.facilities, c.years).to_dict("list"))
-    if "root_ops" in payload and plan.status.has_plan:
-        out["root_ops"] = root_values(r.handle[0], set(payload["root_ops"]))
+    if "root_ops" in payload and r.status.has_plan:
+        out["root_ops"] = root_values(handle.model, set(payload["root_ops"]))
     return out
 
 
@@ -364,24 +349,20 @@ def _commitment_cost(plan: Plan, free: dict, through: int) -> None:
         cost = free["objective"] - plan.objective if maximize else plan.objective - free["objective"]
     elif _ok(free):
         cost = math.inf  # the commitment leaves no plan at all
-    plan.extra.update(commitment_cost=cost, committed_through=through)
+    plan.commitment = CommitmentSummary(cost, through)
 
 
 def _value_of_information(plan: Plan, results: dict[str, dict]) -> None:
     """WS, EVPI, EEV and VSS of spec v2 section 4.3 from the independent solves, into the plan's reports."""
-    inst = plan.instance
-    tree = inst.uncertainty
-    maximize = inst.objective.kind == "max_training"
-    scenarios = inst.scenarios()
+    tree = plan.instance.tree
+    scenarios = tree.scenarios
     ws = {s.id: results.get(f"ws:{s.id}") for s in scenarios}
-    sign = 1.0 if maximize else -1.0
-    extra = {}
+    sign = 1.0 if tree.maximize else -1.0
+    found = {}
     if all(_ok(r) for r in ws.values()):
-        values = [ws[s.id]["objective"] for s in scenarios]
-        extra["wait_and_see"] = risk_measure(values, [s.probability for s in scenarios], tree.cvar_alpha,
-                                             tree.risk_weight, maximize)
+        found["wait_and_see"] = tree.risk_measure({sid: r["objective"] for sid, r in ws.items()})
         if plan.status.has_plan:
-            extra["evpi"] = sign * (extra["wait_and_see"] - plan.objective)
+            found["evpi"] = sign * (found["wait_and_see"] - plan.objective)
     if plan.scenarios is not None and len(plan.scenarios):
         star = plan.scenarios.scenario.map(lambda sid: ws[sid]["objective"] if _ok(ws[sid]) else math.nan)
         plan.scenarios["wait_and_see_objective"] = star
@@ -390,23 +371,26 @@ def _value_of_information(plan: Plan, results: dict[str, dict]) -> None:
     if _ok(base):
         plan.base_commitments = pd.DataFrame(base["table"], columns=plan.base_commitments.columns)
     if not _ok(base):
-        extra["base_plan_status"] = f"base plan {base['status'] if base else 'not solved'}"
+        found["base_plan_status"] = f"base plan {base['status'] if base else 'not solved'}"
     elif _ok(eev):
-        extra["base_plan_objective"] = eev["objective"]
+        found["base_plan_objective"] = eev["objective"]
         gap = eev.get("mip_gap")
         unproven = eev["status"] != "optimal" and gap is not None and math.isfinite(gap)
-        extra["base_plan_status"] = f"{eev['status']} (gap {gap:.3%})" if unproven else eev["status"]
+        found["base_plan_status"] = f"{eev['status']} (gap {gap:.3%})" if unproven else eev["status"]
         if plan.status.has_plan:
-            extra["vss"] = sign * (plan.objective - eev["objective"])
+            found["vss"] = sign * (plan.objective - eev["objective"])
     elif eev is not None and eev["status"] == "infeasible":
         broken = [s.id for s in scenarios if (results.get(f"eev-check:{s.id}") or {}).get("status") == "infeasible"]
-        extra["base_plan_status"] = ("infeasible: the base plan's commitments leave "
+        found["base_plan_status"] = ("infeasible: the base plan's commitments leave "
                                      + (f"scenario{'s' if len(broken) > 1 else ''} {', '.join(broken)} infeasible"
                                         if broken else "the tree infeasible"))
-        extra["vss"] = math.inf
+        found["vss"] = math.inf
     else:
-        extra["base_plan_status"] = f"EEV {eev['status'] if eev else 'not solved'}"
-    plan.extra.update(extra)
+        found["base_plan_status"] = f"EEV {eev['status'] if eev else 'not solved'}"
+    if plan.tree_summary is not None:
+        plan.tree_summary = dataclasses.replace(plan.tree_summary, **found)
+    else:  # no plan of the tree: what the analyses found, beside it
+        plan.tree_summary = TreeSummary(len(scenarios), math.nan, math.nan, **found)
 
 
 __all__ = ["SolveStatus", "solve", "solve_model", "solve_task"]

@@ -229,11 +229,11 @@ def test_eev_joined_from_subtrees_reports_the_gap_of_the_sum():
     plan = solve(inst, mip_gap=GAP, value_of_information=False)
     results = {"base": None, "eev": {**row, "status": "feasible"}}
     pipeline._value_of_information(plan, results)
-    assert plan.extra["base_plan_status"] == "base plan not solved"
+    assert plan.tree_summary.base_plan_status == "base plan not solved"
     results["base"] = {"status": "optimal", "table": {c: [] for c in plan.base_commitments.columns}}
     pipeline._value_of_information(plan, results)
-    assert plan.extra["base_plan_status"] == "feasible (gap 0.235%)"
-    assert plan.extra["vss"] == pytest.approx(plan.objective - 650.0)
+    assert plan.tree_summary.base_plan_status == "feasible (gap 0.235%)"
+    assert plan.tree_summary.vss == pytest.approx(plan.objective - 650.0)
     assert value_of_information_lines(plan)[-1].startswith("EEV is not proven, feasible (gap 0.235%)")
 
 
@@ -373,7 +373,7 @@ def test_salvage_in_every_scenario_of_a_tree():
     check_tree_plan(inst, plan)
     # every chip (lifetime 5) bought in 2026-2027 serves 3-4 more years: salvage can only raise the optimum
     assert plan.objective > 41
-    terminal = plan.extra["scenario_terminal_value"]
+    terminal = plan.parts.scenario_terminal_value
     assert all(v > 0 for v in terminal.values())
     expected = sum(s.probability * terminal[s.id] for s in inst.scenarios())
     assert plan.summary.iloc[0]["terminal_value"] == pytest.approx(expected)

@@ -27,18 +27,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import highspy
 import pandas as pd
 
-from formulations import build_model
-
 from ..files import atomic_write
-from ..instance import Instance, parse_instance, plain
+from ..instance import Instance
 from ..parallel import Runner
 from ..pipeline import solve_model
 from ..plan import Plan
-from ..solver import SolveResult, SolveStatus, attach
-from ..solver.highs import columns, highs_status, load_columns, solver_version
+from ..solver import ModelHandle, SolveOptions, SolveResult, SolveStatus, solver_version
 
 ROBUST_SHARE = 0.05
 COLUMNS = ["aggregate", "unit", "optimal", "min", "max", "robust", "status", "min_status", "max_status",
@@ -133,17 +129,18 @@ def alternatives(
     if not optimal.status.has_plan:
         raise AlternativesError(f"the instance has no plan to start from: {optimal.status.value} "
                                 f"({optimal.message})")
-    model, opt = optimal.result.handle
-    start = list(opt._solver_model.getSolution().col_value)
+    handle = optimal.result.handle
+    model = handle.model
+    start = handle.values()
     base_values = {name: sum(c * (v.value or 0.0) for v, c in _terms(model, name)) for name in names}
     threshold = _threshold(instance, optimal.objective, slack)
-    payload = {"raw": plain(instance.raw), "source": instance.source, "objective": optimal.objective,
+    payload = {"instance": instance, "objective": optimal.objective,
                "slack": slack, "time_limit": time_limit, "mip_gap": mip_gap, "plans": plans, "start": start}
     items = [(name, sense) for name in names for sense in ("min", "max")]
     results: dict[tuple[str, str], dict] = {}
     n = max(1, workers or 1)
     if client is None and n <= 1:
-        ranger = Ranger(instance, optimal.objective, slack, time_limit, mip_gap, plans, start, model, opt)
+        ranger = Ranger(instance, optimal.objective, slack, time_limit, mip_gap, plans, start, handle)
         for i, item in enumerate(items, 1):
             results[item] = ranger.solve(*item)
             if on_step:
@@ -204,99 +201,61 @@ def _plan(inst: Instance, r: dict) -> Plan:
 
 
 class Ranger:
-    """One persistent model with the near-optimal row; solves the min or max of any aggregate on it."""
+    """One persistent model with the near-optimal row; solves the min or max of any aggregate on it.
+
+    The row is added once (:meth:`~optimizer.solver.ModelHandle.add_objective_bound`), then each range is
+    "set the aggregate as the objective, solve from the optimal plan" on the same handle, as PyPSA's
+    ``optimize_mga`` does.
+    """
 
     def __init__(self, inst: Instance, objective: float, slack: float, time_limit, mip_gap, plans: bool,
-                 start: list[float], model=None, opt=None):
+                 start: list[float], handle: ModelHandle | None = None):
         self.inst, self.time_limit, self.mip_gap, self.plans = inst, time_limit, mip_gap, plans
-        if model is None:
-            model = build_model(inst)
-            opt, _ = attach(model)
-        self.model, self.opt = model, opt
-        h = self.h = opt._solver_model
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("random_seed", 0)
-        factor = model.info.objective_factor
-        lp = h.getLp()
-        self.ncol = lp.num_col_
-        cost, offset = list(lp.col_cost_), lp.offset_
-        maximize = inst.objective.kind == "max_training"
-        limit = _threshold(inst, objective, slack) / factor - offset
-        nz = [j for j, c in enumerate(cost) if c != 0.0]
-        lo, hi = (limit, highspy.kHighsInf) if maximize else (-highspy.kHighsInf, limit)
-        h.addRow(lo, hi, len(nz), nz, [cost[j] for j in nz])  # the objective row, added once
-        self.cost, self.offset, self.factor = cost, offset, factor
-        self.sense = lp.sense_
-        self.ints = columns(opt, model.n, model.k, model.K, model.z)
-        self.bounds = ([lp.col_lower_[j] for j in self.ints], [lp.col_upper_[j] for j in self.ints])
+        self.handle = handle if handle is not None else ModelHandle(inst)
+        self.handle.add_objective_bound(_threshold(inst, objective, slack))
         self.start = start  # the optimal plan is near-optimal: the start of every range solve
 
     def solve(self, name: str, sense: str) -> dict:
-        h = self.h
-        terms = _terms(self.model, name)
-        col = self.opt._pyomo_var_to_solver_var_map
-        idx = [col[id(v)] for v, _ in terms if id(v) in col]
-        coef = [c for v, c in terms if id(v) in col]
-        t0 = time.perf_counter()
-        if not idx:  # nothing to decide: the aggregate is 0 in every plan
+        handle, model = self.handle, self.handle.model
+        terms = [(v, c) for v, c in _terms(model, name) if handle.column(v) is not None]
+        if not terms:  # nothing to decide: the aggregate is 0 in every plan
             return {"status": "optimal", "value": 0.0, "bound": 0.0, "gap": 0.0, "seconds": 0.0,
                     "message": "no decision of this aggregate exists", "tables": None}
-        h.changeColsCost(self.ncol, list(range(self.ncol)), [0.0] * self.ncol)
-        h.changeColsCost(len(idx), idx, coef)
-        h.changeObjectiveOffset(0.0)
-        h.changeObjectiveSense(highspy.ObjSense.kMinimize if sense == "min" else highspy.ObjSense.kMaximize)
-        h.setOptionValue("mip_rel_gap", self.mip_gap)
-        scale = max(abs(sum(c * self.start[j] for j, c in zip(idx, coef))), max(coef))
-        h.setOptionValue("mip_abs_gap", self.mip_gap * scale)  # a range may end at 0: an absolute gap too
-        h.setOptionValue("time_limit", highspy.kHighsInf if self.time_limit is None else float(self.time_limit))
-        sol = highspy.HighsSolution()
-        sol.col_value = self.start
-        sol.value_valid = True
-        h.setSolution(sol)
-        h.run()
-        seconds = time.perf_counter() - t0
-        status = highs_status(h)
-        info = h.getInfo()
-        out = {"status": status.value, "seconds": seconds, "tables": None, "value": None, "bound": None,
-               "gap": None, "message": h.modelStatusToString(h.getModelStatus())}
-        if abs(info.mip_dual_bound) < 1e50:
-            out["bound"] = info.mip_dual_bound
-        if status.has_plan:
-            values = list(h.getSolution().col_value)
-            out["value"] = sum(c * values[j] for j, c in zip(idx, coef))
-            out["gap"] = abs((out["bound"] if out["bound"] is not None else out["value"]) - out["value"]) / max(
-                abs(out["value"]), scale)
-            if status is SolveStatus.OPTIMAL:
-                out["bound"] = out["value"] if out["bound"] is None else out["bound"]
+        start = self.start
+        scale = max(abs(sum(c * start[handle.column(v)] for v, c in terms)), max(c for _, c in terms))
+        handle.set_objective(terms, sense)
+        # a range may end at 0: an absolute gap too
+        r = handle.solve(SolveOptions(time_limit=self.time_limit, mip_gap=self.mip_gap,
+                                      abs_gap=self.mip_gap * scale, start=start, warm_start=False))
+        out = {"status": r.status.value, "seconds": r.solve_seconds, "tables": None, "value": r.objective,
+               "bound": r.bound, "gap": None, "message": r.message}
+        if r.status.has_plan:
+            value = r.objective
+            out["gap"] = abs((r.bound if r.bound is not None else value) - value) / max(abs(value), scale)
+            if r.status is SolveStatus.OPTIMAL and r.bound is None:
+                out["bound"] = value
             if self.plans:
-                values = self._operate(values)
-                load_columns(self.model, self.opt, values)
-                objective = self.factor * (sum(c * values[j] for j, c in enumerate(self.cost)) + self.offset)
-                result = SolveResult(status, f"{sense} of {name} within slack", objective, None, out["gap"], 0.0, 0.0,
-                                     seconds, "highs", solver_version())
-                plan = Plan.from_model(self.inst, self.model, result)
+                operated = self._operate(handle.values())
+                objective = operated.objective if operated.status.has_plan else None
+                result = SolveResult(r.status, f"{sense} of {name} within slack", objective, None, out["gap"],
+                                     0.0, 0.0, r.solve_seconds, "highs", solver_version())
+                plan = Plan.from_model(self.inst, model, result)
                 out.update(tables={n: df.to_dict("list") for n, df in plan.tables().items() if n != "summary"},
-                           plan_status=status.value, objective=objective)
+                           plan_status=r.status.value, objective=objective)
+        handle.set_objective(None)
         return out
 
-
-    def _operate(self, values: list[float]) -> list[float]:
+    def _operate(self, values: list[float]):
         """The best operation of an extreme plan's investments: its purchases, blocks and frontier sites
         fixed, the original objective restored (an LP); the extreme's own solve cares only for the
-        aggregate and may leave chips idle."""
-        h, ints = self.h, self.ints
-        fixed = [float(round(values[j])) for j in ints]
-        h.changeColsBounds(len(ints), ints, fixed, fixed)
-        h.changeColsCost(self.ncol, list(range(self.ncol)), self.cost)
-        h.changeObjectiveOffset(self.offset)
-        h.changeObjectiveSense(self.sense)
-        try:
-            h.run()
-            if h.getInfo().primal_solution_status == 2:
-                values = list(h.getSolution().col_value)
-        finally:
-            h.changeColsBounds(len(ints), ints, *self.bounds)
-        return values
+        aggregate and may leave chips idle.  Loads that plan into the model."""
+        handle, m = self.handle, self.handle.model
+        handle.set_objective(None)
+        with handle.fixed((m.n, m.k, m.K, m.z), values):
+            r = handle.solve(SolveOptions(warm_start=False))
+        if not r.status.has_plan:  # keep the extreme's own plan
+            handle.load(values)
+        return r
 
 
 _RANGERS: dict[tuple, Ranger] = {}
@@ -304,12 +263,11 @@ _RANGERS: dict[tuple, Ranger] = {}
 
 def range_task(payload: dict, item: tuple[str, str]) -> dict:
     """Solve one range in a worker, keeping the worker's persistent model between tasks."""
-    key = (payload["raw"]["name"], payload["objective"], payload["slack"], payload["time_limit"],
+    key = (payload["instance"].hash, payload["objective"], payload["slack"], payload["time_limit"],
            payload["mip_gap"], payload["plans"])
     ranger = _RANGERS.get(key)
     if ranger is None:
         _RANGERS.clear()  # one model per worker
-        inst = parse_instance(payload["raw"], source=payload["source"])
-        ranger = _RANGERS[key] = Ranger(inst, payload["objective"], payload["slack"], payload["time_limit"],
-                                        payload["mip_gap"], payload["plans"], payload["start"])
+        ranger = _RANGERS[key] = Ranger(payload["instance"], payload["objective"], payload["slack"],
+                                        payload["time_limit"], payload["mip_gap"], payload["plans"], payload["start"])
     return ranger.solve(*item)

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InstanceError
-from ..instance import Instance, parse_instance, plain
+from ..instance import Instance
 from ..instance.changes import (
     ChangeError,
     Factor,
@@ -53,6 +53,7 @@ from ..instance.changes import (
     value_number,
 )
 from ..parallel import Runner, WorkersStopped, default_workers
+from ..solver import ModelHandle, SolveOptions
 
 STORE_NAME = "sweep.sqlite"
 
@@ -71,7 +72,9 @@ SweepError = ChangeError  # one error type for bad paths and values, wherever th
 
 
 @dataclass(frozen=True)
-class Scenario:
+class SweepCase:
+    """One point of a sweep: its index in the grid, the changes it makes and a stable id."""
+
     index: int
     changes: tuple[tuple[str, Value], ...]  # (path, value) in the order of ``vary``
     id: str
@@ -84,7 +87,7 @@ class Scenario:
 _MODES = {"oat": "one_at_a_time"}  # short names of sweep modes
 
 
-def scenarios(base: Instance, vary: Mapping[str, Sequence[Value]], mode: str = "grid") -> list[Scenario]:
+def scenarios(base: Instance, vary: Mapping[str, Sequence[Value]], mode: str = "grid") -> list[SweepCase]:
     """The scenarios of a sweep: every combination (``grid``) or one path at a time (``one_at_a_time``,
     which starts with the base instance)."""
     if not vary:
@@ -102,7 +105,7 @@ def scenarios(base: Instance, vary: Mapping[str, Sequence[Value]], mode: str = "
     out = []
     for i, combo in enumerate(combos):
         ident = json.dumps([base.hash, [[p, value_label(v)] for p, v in combo]])
-        out.append(Scenario(i, combo, hashlib.sha256(ident.encode()).hexdigest()[:16]))
+        out.append(SweepCase(i, combo, hashlib.sha256(ident.encode()).hexdigest()[:16]))
     return out
 
 
@@ -110,41 +113,28 @@ def scenarios(base: Instance, vary: Mapping[str, Sequence[Value]], mode: str = "
 
 
 class Worker:
-    """Solves scenarios of one base instance, keeping its model and persistent solver between them."""
+    """Solves scenarios of one base instance, keeping its model handle between them."""
 
     def __init__(self, base: Instance, *, in_place: bool = True, time_limit: float | None = None,
                  mip_gap: float = 1e-4, threads: int | None = 1):
         self.base = base
         self.in_place = in_place
-        self.options = dict(time_limit=time_limit, mip_gap=mip_gap, threads=threads)
-        self.model = self.opt = self.key = None
+        self.options = SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads)
+        self.handle: ModelHandle | None = None
         self.lock = threading.Lock()
 
     def solve(self, inst: Instance):
         """Solve ``inst``, in place when the kept model allows it; returns (plan, how)."""
-        from formulations import build_model, structure_key, update_model
-
         from ..plan import Plan
-        from ..solver import attach, run_model
 
-        key = structure_key(inst) if self.in_place else None
-        if self.in_place and self.model is not None and key == self.key:
-            t0 = time.perf_counter()
-            update_model(self.model, inst)
-            self.opt.update_parameters()
-            handoff = time.perf_counter() - t0
-            how, build = "in_place", 0.0
+        if self.in_place and self.handle is not None:
+            how = "in_place" if self.handle.update(inst) else "rebuild"
         else:
-            t0 = time.perf_counter()
-            self.model = build_model(inst)
-            build = time.perf_counter() - t0
-            self.opt, handoff = attach(self.model)
-            self.key = key
-            how = "rebuild"
-        result = run_model(self.model, opt=self.opt, handoff=handoff, build_seconds=build, **self.options)
-        plan = Plan.from_model(inst, self.model, result)
+            self.handle, how = ModelHandle(inst), "rebuild"
+        result = self.handle.solve(self.options)
+        plan = Plan.from_model(inst, self.handle.model, result)
         if not self.in_place:
-            self.model = self.opt = None
+            self.handle = None
         return plan, how
 
     def run(self, changes: Sequence[tuple[str, Value]]) -> dict[str, Any]:
@@ -158,7 +148,7 @@ class Worker:
             try:
                 plan, how = self.solve(inst)
             except Exception as exc:  # a failed scenario is a row, never an aborted sweep
-                self.model = self.opt = self.key = None
+                self.handle = None
                 return {"status": "error", "message": f"{type(exc).__name__}: {exc}",
                         "seconds": time.perf_counter() - t0}
         row = plan_kpis(plan)
@@ -206,8 +196,7 @@ def _worker_for(payload: dict) -> Worker:
            payload["threads"], threading.get_ident())
     w = _WORKERS.pop(key, None)
     if w is None:
-        base = parse_instance(payload["raw"], source=payload["source"])
-        w = Worker(base, in_place=payload["in_place"], time_limit=payload["time_limit"],
+        w = Worker(payload["instance"], in_place=payload["in_place"], time_limit=payload["time_limit"],
                    mip_gap=payload["mip_gap"], threads=payload["threads"])
     _WORKERS[key] = w  # most recently used last
     while len(_WORKERS) > _MAX_KEPT:  # a long-lived Dask worker serves many sweeps: keep a few models only
@@ -251,7 +240,7 @@ class SweepStore:
     def done(self) -> dict[str, dict]:
         return {i: json.loads(r) for i, r in self.db.execute("SELECT id, row FROM results")}
 
-    def add(self, sc: Scenario, row: Mapping[str, Any]) -> None:
+    def add(self, sc: SweepCase, row: Mapping[str, Any]) -> None:
         changes = json.dumps([[p, value_label(v)] for p, v in sc.changes])
         with self.db:  # one transaction per scenario
             self.db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
@@ -337,7 +326,7 @@ def sweep(
     t0 = time.perf_counter()
     state = {"done": 0, "failed": 0}
 
-    def record(sc: Scenario, row: dict) -> None:
+    def record(sc: SweepCase, row: dict) -> None:
         rows[sc.index] = row
         if db is not None:
             db.add(sc, row)
@@ -351,7 +340,7 @@ def sweep(
         progress(SweepProgress(0, 0, len(pending), 0.0, len(scs) - len(pending)))
     try:
         if pending:
-            payload = {"raw": plain(instance.raw), "source": instance.source, "hash": instance.hash,
+            payload = {"instance": instance, "hash": instance.hash,
                        "in_place": in_place, "time_limit": time_limit, "mip_gap": mip_gap, "threads": 1}
             n = workers or default_workers()
             if client is None and (n <= 1 or len(pending) == 1):
@@ -379,53 +368,34 @@ def _objective_unit(inst: Instance) -> str:
 
 
 
-def difficulty(instance: Instance, scenarios: Sequence[Scenario]) -> dict[int, int]:
+def difficulty(instance: Instance, scenarios: Sequence[SweepCase]) -> dict[int, int]:
     """A cheap estimate of each scenario's difficulty: the fractional integer decisions (units, cumulative
-    blocks, frontier sites) of its LP relaxation, solved in place on one persistent model (0 for a
+    blocks, frontier sites) of its LP relaxation, solved in place on one model handle (0 for a
     scenario that is invalid or cannot be built; their rows come fast anyway)."""
-    import highspy
-    import numpy as np
-
-    from formulations import build_model, structure_key, update_model
-
-    from ..solver import attach
-    from ..solver.highs import columns
-
     out: dict[int, int] = {}
-    model = opt = key = ints = None
-    cont = highspy.HighsVarType.kContinuous
+    handle = None
     for sc in scenarios:
         try:
             inst = instance.with_changes(concrete_changes(instance, dict(sc.changes)))
-            k = structure_key(inst)
-            if model is None or k != key:
-                model, key = build_model(inst), k
-                opt, _ = attach(model)
-                opt._solver_model.setOptionValue("output_flag", False)
-                ints = columns(opt, model.n, model.K, model.z)
-                opt._solver_model.changeColsIntegrality(len(ints), ints, [cont] * len(ints))
+            if handle is None:
+                handle = ModelHandle(inst)
             else:
-                update_model(model, inst)
-                opt.update_parameters()  # re-sends the integrality of the original model: relax again
-                opt._solver_model.changeColsIntegrality(len(ints), ints, [cont] * len(ints))
-            h = opt._solver_model
-            h.run()
-            x = np.asarray(h.getSolution().col_value)[ints]
-            frac = x - np.floor(x + 1e-9)
-            out[sc.index] = int(((frac > 1e-6) & (frac < 1 - 1e-6)).sum())
+                handle.update(inst)
+            m = handle.model
+            out[sc.index] = handle.fractional(m.n, m.K, m.z)
         except Exception:  # an estimate only: a scenario that cannot be estimated is solved last
             out[sc.index] = 0
-            model = None
+            handle = None
     return out
 
 
-def hardest_first(instance: Instance, scenarios: list[Scenario]) -> list[Scenario]:
+def hardest_first(instance: Instance, scenarios: list[SweepCase]) -> list[SweepCase]:
     """``scenarios`` ordered by :func:`difficulty`, largest first (stable: ties keep the grid order)."""
     est = difficulty(instance, scenarios)
     return sorted(scenarios, key=lambda sc: -est[sc.index])
 
 
-def _run_parallel(n: int, client, payload: dict, pending: list[Scenario], record) -> None:
+def _run_parallel(n: int, client, payload: dict, pending: list[SweepCase], record) -> None:
     try:
         with Runner(n, client) as runner:
             shared = runner.share(payload)
@@ -439,7 +409,7 @@ def _run_parallel(n: int, client, payload: dict, pending: list[Scenario], record
         raise SweepError(f"{exc}; every scenario finished before is kept in the store") from None
 
 
-def _table(scs: list[Scenario], rows: dict[int, dict], vary: Mapping[str, Sequence[Value]]) -> pd.DataFrame:
+def _table(scs: list[SweepCase], rows: dict[int, dict], vary: Mapping[str, Sequence[Value]]) -> pd.DataFrame:
     records = []
     for sc in scs:
         if sc.index not in rows:

@@ -184,7 +184,8 @@ def solve(
             from ..analysis.diagnose import explain
 
             out.print()
-            out.print(str(explain(inst, commitments=commitments)), markup=False)
+            out.print(str(explain(inst, commitments=commitments, time_limit=60.0 if time_limit is None
+                                  else time_limit)), markup=False)
         if out_dir is not None and plan.status.has_plan:
             out.print(f"\nplan written to {out_dir}/ ({', '.join(formats)})")
     if stats and not as_json:

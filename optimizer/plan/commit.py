@@ -165,19 +165,4 @@ def commitments_of(plan, years) -> Commitments:
     return Commitments(years, units, blocks)
 
 
-def as_payload(c: Commitments | None):
-    """Commitments as plain data for a worker process (and back with :func:`from_payload`)."""
-    if c is None:
-        return None
-    return {"years": list(c.years), "units": [[*k, v] for k, v in c.units.items()],
-            "blocks": [[*k, v] for k, v in c.blocks.items()]}
-
-
-def from_payload(d) -> Commitments | None:
-    if d is None:
-        return None
-    return Commitments(tuple(d["years"]), {(g, r, t): n for g, r, t, n in d["units"]},
-                       {(r, t): k for r, t, k in d["blocks"]})
-
-
-__all__ = ["CommitmentError", "as_payload", "commitments_from", "commitments_of", "from_payload"]
+__all__ = ["CommitmentError", "commitments_from", "commitments_of"]

@@ -6,7 +6,7 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -15,8 +15,8 @@ import yaml
 
 from ..files import atomic_write
 from ..instance import Instance, load_instance, plain
-from ..instance.tree import cvar
 from ..solver import SolveResult, SolveStatus
+from .summary import CommitmentSummary, ObjectiveParts, TreeSummary
 from .tables import (
     COLUMNS,
     COMMIT_SUMMARY,
@@ -41,8 +41,12 @@ class Plan:
     ``scenario`` column first in every v1 table (each scenario's full plan) and
     the tables ``scenarios``, ``commitments`` and ``base_commitments`` (spec v2
     section 4.3); :meth:`scenario` gives one scenario's plan in the v1 shape.
-    ``extra`` holds the summary fields of the analyses behind the plan (value
-    of information, commitment cost), set by :func:`optimizer.solve`.
+
+    Typed results of the analyses behind the plan: ``parts`` (what the
+    objective is made of), ``tree_summary`` (a plan under uncertainty: its
+    expected objective, CVaR and, when solved, the value of information) and
+    ``commitment`` (a re-plan: the commitment cost), set by
+    :func:`optimizer.solve`; the summary table holds them too.
     """
 
     instance: Instance
@@ -58,7 +62,9 @@ class Plan:
     scenarios: pd.DataFrame | None = field(default=None, repr=False)
     commitments: pd.DataFrame | None = field(default=None, repr=False)
     base_commitments: pd.DataFrame | None = field(default=None, repr=False)
-    extra: dict = field(default_factory=dict, repr=False)
+    parts: ObjectiveParts = field(default_factory=ObjectiveParts, repr=False)
+    tree_summary: TreeSummary | None = field(default=None, repr=False)
+    commitment: CommitmentSummary | None = field(default=None, repr=False)
 
     @property
     def status(self) -> SolveStatus:
@@ -97,8 +103,7 @@ class Plan:
         if getattr(self, "_marginals", None) is None:
             if self.result.handle is None:
                 return pd.DataFrame(columns=MARGINAL_COLUMNS)
-            model, opt = self.result.handle
-            self._marginals = fixed_lp_marginals(model, opt)
+            self._marginals = fixed_lp_marginals(self.result.handle)
         return self._marginals
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -118,8 +123,8 @@ class Plan:
             else None
         objective = None if row is None or pd.isna(row.objective) else float(row.objective)
         result = replace(self.result, objective=objective, bound=None, handle=None)
-        plan = Plan(by_id[sid].instance, result, **tables, summary=None)
-        plan.extra = {"terminal_value": self.extra.get("scenario_terminal_value", {}).get(sid, 0.0)}
+        plan = Plan(by_id[sid].instance, result, **tables, summary=None,
+                    parts=ObjectiveParts(self.parts.scenario_terminal_value.get(sid, 0.0)))
         plan.summary = plan._summary()
         return plan
 
@@ -131,7 +136,7 @@ class Plan:
         tables = extract(inst, model) if result.status.has_plan else _empty(scenario=stochastic)
         plan = cls(inst, result, **tables, summary=None)
         if result.status.has_plan:
-            plan.extra.update(_objective_parts(model))
+            plan.parts, plan.tree_summary = _objective_parts(model)
         if stochastic:
             plan.scenarios = _scenarios_table(plan, model) if result.status.has_plan else _empty(["scenarios"])[
                 "scenarios"]
@@ -145,8 +150,7 @@ class Plan:
         empty = pd.DataFrame(columns=COLUMNS["commitments"])
         if not self.stochastic or not self.status.has_plan:
             return empty
-        first = self.instance.uncertainty.stages[0].year
-        years = [t for t in self.instance.years if t < first]
+        years = list(self.instance.tree.root_years)
         sid = self.scenarios.scenario.iloc[0]
         p, f = self.purchases, self.facilities
         return commitments_table(self.instance, p[p.scenario == sid], f[f.scenario == sid], years)
@@ -178,15 +182,29 @@ class Plan:
             "solver_version": r.solver_version,
             "instance_hash": inst.hash,
             "message": r.message,
-            "terminal_value": self.extra.get("terminal_value", 0.0 if r.status.has_plan else math.nan),
+            "terminal_value": self.parts.terminal_value if r.status.has_plan else math.nan,
         }
         columns = list(COLUMNS["summary"])
         if self.stochastic:
             columns += TREE_SUMMARY
-        if "commitment_cost" in self.extra:
+            row.update(self.tree_summary.fields() if self.tree_summary else {})
+        if self.commitment is not None:
             columns += COMMIT_SUMMARY
-        row.update({k: self.extra.get(k, math.nan) for k in columns if k not in row})
+            row.update(self.commitment.fields())
+        row.update({k: math.nan for k in columns if k not in row})
         return pd.DataFrame([row], columns=columns)
+
+    @property
+    def extra(self) -> dict:
+        """The typed results as one read-only dict of summary fields (kept for scripts written against
+        earlier versions; use ``parts``, ``tree_summary`` and ``commitment``)."""
+        out = {"terminal_value": self.parts.terminal_value, "scenario_objective": self.parts.scenario_objective,
+               "scenario_terminal_value": self.parts.scenario_terminal_value}
+        if self.tree_summary is not None:
+            out.update({k: v for k, v in asdict(self.tree_summary).items() if v is not None})
+        if self.commitment is not None:
+            out.update(self.commitment.fields())
+        return out
 
     # ------------------------------------------------------------------ writing
 
@@ -282,36 +300,38 @@ def read_plan(directory: str | os.PathLike) -> Plan:
                          num("handoff_seconds") or 0.0, num("solve_seconds") or 0.0,
                          s.get("solver", "highs"), s.get("solver_version", ""))
     main = {n: tables.pop(n) for n in V1_TABLES}
-    plan = Plan(inst, result, **main, summary=None, **tables)
-    for key in ("terminal_value", *TREE_SUMMARY, *COMMIT_SUMMARY):
-        if key in s:
-            plan.extra[key] = s[key] if isinstance(s[key], str) else num(key)
-    if stochastic and len(plan.scenarios):
-        plan.extra["scenario_objective"] = dict(zip(plan.scenarios.scenario, plan.scenarios.objective))
+    scenario_objective = {}
+    if stochastic and len(tables["scenarios"]):
+        scenario_objective = dict(zip(tables["scenarios"].scenario, tables["scenarios"].objective))
+    parts = ObjectiveParts(num("terminal_value") or 0.0, scenario_objective)
+    tree_summary = commitment = None
+    if stochastic and s.get("scenarios") is not None:
+        tree_summary = TreeSummary(int(s["scenarios"]), num("expected_objective"), num("cvar"),
+                                   num("wait_and_see"), num("evpi"), num("base_plan_objective"),
+                                   s.get("base_plan_status"), num("vss"))
+    if "commitment_cost" in s:
+        commitment = CommitmentSummary(num("commitment_cost"), int(s["committed_through"]))
+    plan = Plan(inst, result, **main, summary=None, **tables, parts=parts, tree_summary=tree_summary,
+                commitment=commitment)
     plan.summary = plan._summary()
     return plan
 
 
-def _objective_parts(model) -> dict:
-    """The terminal value and, for a tree, each scenario's objective O_s and the risk measure's parts."""
+def _objective_parts(model) -> tuple[ObjectiveParts, TreeSummary | None]:
+    """The terminal value and each scenario's objective O_s; for a tree, the risk measure's parts."""
     tree, factor = model._tree, model.info.objective_factor
     objective = {sid: pyo.value(model.O[sid]) * factor for sid in model.SC}
     terminal = {s.id: factor * sum(pyo.value(model.Terminal[t, v]) for t, v in tree.path(s).items()
                                    if (t, v) in model.Terminal) for s in tree.scenarios}
-    prob = [s.probability for s in tree.scenarios]
-    values = [objective[s.id] for s in tree.scenarios]
-    out = {"terminal_value": sum(p * terminal[s.id] for p, s in zip(prob, tree.scenarios)),
-           "scenario_objective": objective, "scenario_terminal_value": terminal}
-    if not tree.trivial:
-        maximize = model._inst.objective.kind == "max_training"
-        out.update(scenarios=len(tree.scenarios), expected_objective=sum(p * v for p, v in zip(prob, values)),
-                   cvar=cvar(values, prob, tree.cvar_alpha, maximize))
-    return out
+    parts = ObjectiveParts(tree.expected(terminal), objective, terminal)
+    if tree.trivial:
+        return parts, None
+    return parts, TreeSummary(len(tree.scenarios), tree.expected(objective), tree.cvar(objective))
 
 
 def _scenarios_table(plan: Plan, model) -> pd.DataFrame:
     rows = []
-    objective = plan.extra["scenario_objective"]
+    objective = plan.parts.scenario_objective
     for s in model._tree.scenarios:
         sp = plan.spend[plan.spend.scenario == s.id]
         comp = plan.compute[plan.compute.scenario == s.id]

@@ -1,7 +1,7 @@
-"""Solving a built model with HiGHS: typed outcomes, the persistent solver, and marginal values."""
+"""Solving with HiGHS: the model handle (:class:`ModelHandle`), typed options and outcomes, marginal values."""
 
-from .highs import attach, coefficient_ranges, run_model, solver_version
+from .highs import ModelHandle, SolveOptions, coefficient_ranges, solver_version
 from .result import Progress, SolveResult, SolveStatus
 
-__all__ = ["Progress", "SolveResult", "SolveStatus", "attach", "coefficient_ranges", "run_model",
+__all__ = ["ModelHandle", "Progress", "SolveOptions", "SolveResult", "SolveStatus", "coefficient_ranges",
            "solver_version"]

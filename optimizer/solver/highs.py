@@ -1,216 +1,41 @@
-"""Solving a built model with HiGHS (through Pyomo's persistent interface) and reading the outcome."""
+"""The model handle: one built model and the HiGHS solver holding it.
+
+Every solve of capplan goes through :class:`ModelHandle`: the plan of an
+instance (:func:`optimizer.pipeline.solve`), the scenarios of a sweep
+(updated in place), the near-optimal ranges (a row added, the objective
+changed, solved again on the same handle, as PyPSA's ``optimize_mga`` does),
+the elastic program and the conflict behind an explanation, the value of
+information of a tree (with root decisions held), and the marginal values of
+a plan.  This is the only module that imports ``highspy`` or touches Pyomo's
+private solver attributes; everything else speaks to the handle.
+
+Pyomo builds the model (:func:`formulations.build_model`) and hands it to
+HiGHS once (``set_instance``, its automatic change detection off); the
+handle then drives the ``highspy.Highs`` object itself: options set in one
+place (:class:`SolveOptions`), one map from HiGHS's model status to
+:class:`~optimizer.solver.result.SolveStatus`, and the solution loaded back
+into the Pyomo variables for the plan tables.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 import highspy
+import numpy as np
 import pyomo.environ as pyo
-from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
+
+from formulations import build_model, structure_key, update_model
 
 from .result import Progress, SolveResult, SolveStatus
 
-
-def coefficient_ranges(lp) -> dict[str, tuple[float, float]]:
-    """(smallest, largest) absolute nonzero of the matrix, costs, bounds and right-hand sides."""
-    import numpy as np
-
-    def rng(values) -> tuple[float, float]:
-        a = np.abs(np.asarray(values, dtype=float))
-        a = a[(a > 0) & (a < highspy.kHighsInf)]
-        return (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-
-    return {"matrix": rng(lp.a_matrix_.value_), "cost": rng(lp.col_cost_),
-            "bounds": rng(list(lp.col_lower_) + list(lp.col_upper_)),
-            "rhs": rng(list(lp.row_lower_) + list(lp.row_upper_))}
-
-
-def solver_version() -> str:
-    h = highspy.Highs()
-    return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
-
-
-_TC = TerminationCondition
-
-
-def attach(model) -> tuple[Highs, float]:
-    """A persistent HiGHS solver holding ``model``, and the seconds the hand-off took.
-
-    Pyomo's automatic change detection is off: a caller that changes the
-    model's mutable parameters calls ``opt.update_parameters()`` itself.
-    """
-    opt = Highs()
-    auto = opt.config.auto_updates
-    for flag in ("check_for_new_or_removed_constraints", "check_for_new_or_removed_vars",
-                 "check_for_new_or_removed_params", "update_constraints", "update_vars",
-                 "update_named_expressions", "check_for_new_objective", "update_objective",
-                 "update_parameters"):  # update_parameters would re-send every bound and drop the MIP start
-        setattr(auto, flag, False)
-    t0 = time.perf_counter()
-    opt.set_instance(model)
-    return opt, time.perf_counter() - t0
-
-
-def columns(opt: Highs, *components) -> list[int]:
-    """HiGHS column indices of the variables of ``components`` that HiGHS holds.
-
-    Pyomo sends only variables that appear in some row or in the objective: a
-    block variable of a region where no chip fits, for example, has none.
-    """
-    col = opt._pyomo_var_to_solver_var_map
-    return [col[id(v)] for var in components for v in var.values() if id(v) in col]
-
-
-def run_model(
-    model,
-    *,
-    time_limit: float | None = None,
-    mip_gap: float = 1e-4,
-    threads: int | None = None,
-    log: bool = False,
-    progress: Callable[[Progress], None] | None = None,
-    build_seconds: float = 0.0,
-    warm_start: bool = True,
-    opt: Highs | None = None,
-    handoff: float = 0.0,
-    abs_gap: float | None = None,
-) -> SolveResult:
-    """Solve a model made by :func:`formulations.build_model`; load the plan into it if any.
-
-    ``abs_gap`` (objective units) replaces the relative ``mip_gap`` as the
-    stopping rule: the search stops when the plan is within that absolute
-    distance of the bound (a part of a larger sum, as in the EEV solves).
-
-    ``opt`` is a persistent solver already holding the model (see :func:`attach`),
-    for re-solves after :func:`formulations.model.update_model`; ``handoff`` is
-    then the seconds its update took.
-    """
-    info = model.info
-    version = solver_version()
-    if info.trivially_infeasible:
-        msg = "; ".join(what for _, what in info.trivially_infeasible)
-        return SolveResult(SolveStatus.INFEASIBLE, msg, None, None, None, build_seconds, 0.0, 0.0,
-                           "highs", version)
-
-    if opt is None:
-        opt, handoff = attach(model)
-    h = opt._solver_model  # the highspy.Highs object behind the persistent interface
-    lp = h.getLp()
-    integers = sum(1 for v in lp.integrality_ if v != highspy.HighsVarType.kContinuous)
-    size = dict(rows=lp.num_row_, columns=lp.num_col_, integers=integers,
-                nonzeros=len(lp.a_matrix_.value_), ranges=coefficient_ranges(lp))
-
-    factor = info.objective_factor
-    start = time.perf_counter()
-    state = {"final": False, "gross": None, "last": 0.0}
-    if progress is not None:
-        def on_event(e):
-            now = time.perf_counter()
-            if not state["final"] or now - state["last"] < 0.25:  # starting-plan phases are restricted
-                return
-            state["last"] = now
-            d = e.data_out
-            inc = d.objective_function_value if abs(d.objective_function_value) < 1e50 else None
-            bnd = d.mip_dual_bound if abs(d.mip_dual_bound) < 1e50 else None
-            gap = None
-            if inc is not None and bnd is not None:
-                gap = abs(bnd - inc) / max(abs(inc), abs(state["gross"] or 0.0), 1e-9)
-            progress(Progress(time.perf_counter() - start,
-                              None if inc is None else inc * factor,
-                              None if bnd is None else bnd * factor, gap))
-
-        h.cbMipImprovingSolution.subscribe(on_event)
-        h.cbMipInterrupt.subscribe(on_event)  # called often during the search: throttled above
-
-    options = {"allow_unbounded_or_infeasible": False, "random_seed": 0, **EXTRA_OPTIONS}
-    for name, value in EXTRA_OPTIONS.items():  # the starting-plan runs read them from the HiGHS object
-        h.setOptionValue(name, value)
-    remaining = time_limit
-    gross = None
-    if warm_start:
-        col = opt._pyomo_var_to_solver_var_map
-        units = columns(opt, model.n)
-        others = columns(opt, model.k, model.z)
-        inst, tree = model._inst, model._tree
-        gross_cols = {}
-        if inst.objective.kind == "max_training":  # expected discounted training
-            gross_cols = {col[id(model.xT[g, r, t, v])]: tree.probability[v] * inst.delta(t) * model._train_coef(g, v)
-                          for g, r, t, v in model.X_IDX if id(model.xT[g, r, t, v]) in col}
-        budget = None if time_limit is None else 0.25 * time_limit
-        t_ws = time.perf_counter()
-        _, gross = _mip_start(h, units, others, budget, threads, log, gross_cols)
-        if time_limit is not None:
-            remaining = max(0.01, time_limit - (time.perf_counter() - t_ws))
-        if gross:
-            # gap relative to max(|objective|, gross training): see docs/model.md
-            options["mip_abs_gap"] = mip_gap * abs(gross)
-    state.update(final=True, gross=gross)
-    rel_gap = mip_gap
-    if abs_gap is not None:
-        options["mip_abs_gap"] = abs_gap / abs(factor)
-        rel_gap = 0.0
-    try:
-        res = opt.solve(
-            model,
-            tee=log,
-            time_limit=remaining,
-            rel_gap=rel_gap,
-            threads=threads,
-            load_solutions=False,
-            raise_exception_on_nonoptimal_result=False,
-            solver_options=options,
-        )
-    except Exception as exc:  # the solver itself failed: report, never crash the caller
-        return SolveResult(SolveStatus.ERROR, f"HiGHS failed: {exc}", None, None, None,
-                           build_seconds, handoff, time.perf_counter() - start, "highs", version,
-                           **size)
-    solve_seconds = time.perf_counter() - start
-
-    tc = res.termination_condition
-    has_plan = res.incumbent_objective is not None
-    hinfo = h.getInfo()
-    gap = None
-    if has_plan:
-        gap = 0.0
-        if hinfo.mip_node_count >= 0 and abs(hinfo.mip_dual_bound) < 1e50:
-            inc = hinfo.objective_function_value
-            scale = max(abs(inc), abs(gross or 0.0), 1e-9)
-            gap = abs(hinfo.mip_dual_bound - inc) / scale
-    bound = None
-    if res.objective_bound is not None and abs(res.objective_bound) < 1e50:
-        bound = res.objective_bound * factor
-
-    if tc == _TC.convergenceCriteriaSatisfied:
-        status, msg = SolveStatus.OPTIMAL, f"optimal within a relative gap of {mip_gap:g}"
-        if abs_gap is not None:
-            msg = f"optimal within an absolute gap of {abs_gap:g}"
-        elif gross:
-            msg += " (of the larger of |objective| and gross discounted training)"
-    elif tc in (_TC.maxTimeLimit, _TC.iterationLimit, _TC.interrupted):
-        if has_plan:
-            status = SolveStatus.FEASIBLE
-            msg = f"stopped by the time limit with a plan {gap:.4%} from the best bound (not proven optimal)"
-        else:
-            status, msg = SolveStatus.NO_SOLUTION, "stopped by the time limit before any plan was found"
-    elif tc == _TC.provenInfeasible:
-        status, msg = SolveStatus.INFEASIBLE, "no plan satisfies every constraint of the instance"
-    elif tc in (_TC.unbounded, _TC.infeasibleOrUnbounded):
-        status = SolveStatus.UNBOUNDED
-        msg = "the objective is unbounded: add a budget, a power ceiling or regional maxima"
-    else:
-        status, msg = SolveStatus.ERROR, f"HiGHS ended with {h.modelStatusToString(h.getModelStatus())}"
-
-    objective = None
-    if status.has_plan:
-        res.solution_loader.load_vars()
-        _round_integers(model)
-        objective = pyo.value(model.obj) * factor
-    return SolveResult(status, msg, objective, bound, gap, build_seconds, handoff, solve_seconds,
-                       "highs", version, **size, gross=None if not gross else abs(gross * factor),
-                       handle=(model, opt) if status.has_plan else None)
-
+INF = highspy.kHighsInf
+_S = highspy.HighsModelStatus
+_CONT, _INT = highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger
 
 EXTRA_OPTIONS: dict = {}
 """HiGHS options applied to every solve (starting plan and search); empty. A hook for benchmarks of solver
@@ -218,6 +43,564 @@ settings (``benchmarks/hard.py --config o:NAME=VALUE``)."""
 
 START_GAP = 1e-4
 """Absolute stopping gap of the starting-plan runs (max_training), as a share of the LP's gross training."""
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """How to solve: one typed value for every solve of capplan.
+
+    ``time_limit`` (seconds, None: none) bounds the whole solve, starting plan
+    included; ``mip_gap`` is the relative gap at which the search stops (of
+    the larger of |objective| and the gross discounted training for
+    max_training, see docs/model.md); with ``abs_gap`` (objective units) the
+    search also stops at that absolute gap (with ``mip_gap=0``, only there:
+    a part of a larger sum, as in the EEV solves); ``warm_start`` computes capplan's starting plan
+    (:func:`_mip_start`); ``start`` is a HiGHS column vector to start from
+    instead (a plan of the same handle); ``progress`` receives
+    :class:`~optimizer.solver.result.Progress` reports during the search.
+    """
+
+    time_limit: float | None = None
+    mip_gap: float = 1e-4
+    abs_gap: float | None = None
+    threads: int | None = None
+    log: bool = False
+    warm_start: bool = True
+    start: Sequence[float] | None = None
+    progress: Callable[[Progress], None] | None = None
+
+    def __post_init__(self):
+        if self.time_limit is not None and not self.time_limit >= 0:
+            raise ValueError(f"time_limit must be >= 0 seconds or None, got {self.time_limit!r}")
+        if not (0 <= self.mip_gap < 1):
+            raise ValueError(f"mip_gap must be in [0, 1), got {self.mip_gap!r}")
+        if self.abs_gap is not None and not self.abs_gap >= 0:
+            raise ValueError(f"abs_gap must be >= 0, got {self.abs_gap!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads!r}")
+
+
+def solver_version() -> str:
+    """The version of HiGHS that solves (``1.15.1``)."""
+    h = highspy.Highs()
+    return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
+
+
+def status_of(h: highspy.Highs) -> SolveStatus:
+    """What a HiGHS run established: the one map from HiGHS's model status to :class:`SolveStatus`."""
+    ms = h.getModelStatus()
+    has_plan = h.getInfo().primal_solution_status == 2
+    if ms == _S.kOptimal:
+        return SolveStatus.OPTIMAL
+    if ms in (_S.kTimeLimit, _S.kIterationLimit, _S.kInterrupt, _S.kSolutionLimit, _S.kObjectiveBound,
+              _S.kObjectiveTarget):
+        return SolveStatus.FEASIBLE if has_plan else SolveStatus.NO_SOLUTION
+    if ms == _S.kInfeasible:
+        return SolveStatus.INFEASIBLE
+    if ms in (_S.kUnbounded, _S.kUnboundedOrInfeasible):
+        return SolveStatus.UNBOUNDED
+    return SolveStatus.ERROR
+
+
+def coefficient_ranges(lp) -> dict[str, tuple[float, float]]:
+    """(smallest, largest) absolute nonzero of the matrix, costs, bounds and right-hand sides of a HiGHS LP."""
+
+    def rng(values) -> tuple[float, float]:
+        a = np.abs(np.asarray(values, dtype=float))
+        a = a[(a > 0) & (a < INF)]
+        return (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+
+    return {"matrix": rng(lp.a_matrix_.value_), "cost": rng(lp.col_cost_),
+            "bounds": rng(list(lp.col_lower_) + list(lp.col_upper_)),
+            "rhs": rng(list(lp.row_lower_) + list(lp.row_upper_))}
+
+
+class ModelHandle:
+    """One built model and the HiGHS solver holding it.
+
+    >>> h = ModelHandle(load_instance("instances/tiny-supply-cap.yaml"))
+    >>> h.solve().status
+    <SolveStatus.OPTIMAL: 'optimal'>
+
+    Build from an instance (a tree or not) or a :class:`~optimizer.instance.tree.ScenarioTree`,
+    holding ``commitments`` (spec v2 section 6); :meth:`update` applies
+    another instance in place when its structure allows (else rebuilds);
+    :meth:`fix` holds variables at values; :meth:`add_row` adds a row over
+    the model's variables; :meth:`set_objective` replaces the objective (and
+    restores the model's own); :meth:`solve` solves with one
+    :class:`SolveOptions` and returns a :class:`~optimizer.solver.result.SolveResult`
+    whose plan is loaded into the Pyomo variables (``handle.model``), ready
+    for :meth:`optimizer.plan.Plan.from_model`.
+    """
+
+    def __init__(self, source, *, commitments=None, key: tuple | None = None):
+        t0 = time.perf_counter()
+        self.model = build_model(source, commitments=commitments)
+        self.build_seconds = time.perf_counter() - t0
+        self.commitments = commitments
+        self.handoff_seconds = 0.0
+        self._key = key
+        self._opt: Highs | None = None
+        self._custom = None  # (sense, offset) while an objective other than the model's is set
+        self._added_rows = 0
+
+    # ------------------------------------------------------------------ what it holds
+
+    @property
+    def instance(self):
+        """The instance the model is built for (after :meth:`update`, the new one)."""
+        return self.model._inst
+
+    @property
+    def tree(self):
+        return self.model._tree
+
+    @property
+    def info(self):
+        return self.model.info
+
+    @property
+    def key(self) -> tuple:
+        """The model's :func:`~formulations.model.structure_key`."""
+        if self._key is None:
+            self._key = structure_key(self.tree)
+        return self._key
+
+    @property
+    def highs(self) -> highspy.Highs:
+        """The HiGHS object holding the model (the model is handed over on first use)."""
+        return self._attached()._solver_model
+
+    def _attached(self) -> Highs:
+        """Pyomo's persistent HiGHS interface holding the model (handed over on first use)."""
+        if self._opt is None:
+            opt = Highs()
+            auto = opt.config.auto_updates
+            for flag in ("check_for_new_or_removed_constraints", "check_for_new_or_removed_vars",
+                         "check_for_new_or_removed_params", "update_constraints", "update_vars",
+                         "update_named_expressions", "check_for_new_objective", "update_objective",
+                         "update_parameters"):  # update_parameters would re-send every bound and drop the MIP start
+                setattr(auto, flag, False)
+            t0 = time.perf_counter()
+            opt.set_instance(self.model)
+            self.handoff_seconds += time.perf_counter() - t0
+            opt._solver_model.setOptionValue("output_flag", False)
+            self._opt = opt
+        return self._opt
+
+    def columns(self, *components) -> list[int]:
+        """HiGHS column indices of the variables of ``components`` (Pyomo ``Var`` components or variables).
+
+        Pyomo sends only variables that appear in some row or in the objective: a
+        block variable of a region where no chip fits, for example, has none.
+        """
+        col = self._attached()._pyomo_var_to_solver_var_map
+        out = []
+        for comp in components:
+            for v in (comp.values() if comp.is_indexed() else [comp]):
+                if id(v) in col:
+                    out.append(col[id(v)])
+        return out
+
+    def column(self, var) -> int | None:
+        """The HiGHS column of one variable (None: not sent to HiGHS)."""
+        return self._attached()._pyomo_var_to_solver_var_map.get(id(var))
+
+    def rows(self) -> dict[int, tuple[str, object]]:
+        """HiGHS row index -> (constraint family, index) of the model's rows."""
+        return {row: (con.parent_component().name, con.index())
+                for con, row in self._attached()._pyomo_con_to_solver_con_map.items()}
+
+    def size(self) -> dict:
+        """Rows, columns, integers, nonzeros and coefficient ranges of what HiGHS holds."""
+        lp = self.highs.getLp()
+        integers = sum(1 for v in lp.integrality_ if v != _CONT)
+        return dict(rows=lp.num_row_, columns=lp.num_col_, integers=integers,
+                    nonzeros=len(lp.a_matrix_.value_), ranges=coefficient_ranges(lp))
+
+    def values(self) -> list[float]:
+        """The column vector of the last solution HiGHS holds (a starting plan for a later solve)."""
+        return list(self.highs.getSolution().col_value)
+
+    # ------------------------------------------------------------------ changing it
+
+    def update(self, inst, *, key: tuple | None = None) -> bool:
+        """Apply ``inst`` (same commitments): in place when its structure matches the model's (True), else
+        by building afresh (False).  ``key``: ``inst``'s structure key when the caller has it."""
+        key = structure_key(inst) if key is None else key
+        if key == self.key and self._opt is not None and not self._added_rows and self._custom is None:
+            t0 = time.perf_counter()
+            update_model(self.model, inst)
+            self._opt.update_parameters()
+            self.handoff_seconds = time.perf_counter() - t0
+            self.build_seconds = 0.0
+            return True
+        if key == self.key and self._opt is None:
+            t0 = time.perf_counter()
+            update_model(self.model, inst)
+            self.build_seconds = time.perf_counter() - t0
+            return True
+        self.__init__(inst, commitments=self.commitments, key=key)
+        return False
+
+    def fix(self, values: Iterable[tuple[str, Sequence, float]]) -> None:
+        """Hold variables at values: ``(component name, index, value)`` triples.  Before the model is handed
+        to HiGHS they are fixed in the model (and sent as constants); after, as column bounds."""
+        for name, index, value in values:
+            var = self.model.component(name)[tuple(index)]
+            if self._opt is None:
+                var.fix(value)
+            else:
+                c = self.column(var)
+                if c is not None:
+                    self.highs.changeColBounds(c, value, value)
+
+    def add_row(self, terms: Iterable[tuple[object, float]], lower: float = -INF, upper: float = INF) -> int:
+        """Add ``lower <= sum(coef * var) <= upper`` over the model's variables (in HiGHS only); its row index."""
+        idx, coef = [], []
+        for var, c in terms:
+            j = self.column(var)
+            if j is not None:
+                idx.append(j)
+                coef.append(float(c))
+        h = self.highs
+        h.addRow(lower, upper, len(idx), idx, coef)
+        self._added_rows += 1
+        return h.getNumRow() - 1
+
+    def add_objective_bound(self, threshold: float) -> int:
+        """The near-optimal row: the model's own objective at least ``threshold`` (max_training) or at most
+        (min_cost), in spec objective units."""
+        h = self.highs
+        lp = h.getLp()
+        cost, offset = list(lp.col_cost_), lp.offset_
+        limit = threshold / self.info.objective_factor - offset
+        nz = [j for j, c in enumerate(cost) if c != 0.0]
+        maximize = lp.sense_ == highspy.ObjSense.kMaximize
+        lower, upper = (limit, INF) if maximize else (-INF, limit)
+        h.addRow(lower, upper, len(nz), nz, [cost[j] for j in nz])
+        self._added_rows += 1
+        return h.getNumRow() - 1
+
+    def set_objective(self, terms: Iterable[tuple[object, float]] | None = None, sense: str = "min") -> None:
+        """Make ``sum(coef * var)`` the objective, minimised or maximised (``sense``: min | max); ``None``
+        restores the model's own objective."""
+        h = self.highs
+        n = h.getNumCol()
+        if terms is None:
+            if self._custom is not None:
+                cost, offset, model_sense = self._saved
+                h.changeColsCost(n, list(range(n)), cost)
+                h.changeObjectiveOffset(offset)
+                h.changeObjectiveSense(model_sense)
+                self._custom = None
+            return
+        if self._custom is None:
+            lp = h.getLp()
+            self._saved = (list(lp.col_cost_), lp.offset_, lp.sense_)
+        idx, coef = [], []
+        for var, c in terms:
+            j = self.column(var)
+            if j is not None:
+                idx.append(j)
+                coef.append(float(c))
+        h.changeColsCost(n, list(range(n)), [0.0] * n)
+        if idx:
+            h.changeColsCost(len(idx), idx, coef)
+        h.changeObjectiveOffset(0.0)
+        h.changeObjectiveSense(highspy.ObjSense.kMinimize if sense == "min" else highspy.ObjSense.kMaximize)
+        self._custom = (sense, 0.0)
+
+    @contextmanager
+    def fixed(self, components, values: Sequence[float]):
+        """Within the block, the columns of ``components`` are fixed at their ``values`` (a column vector, as
+        from :meth:`values`; integers rounded); their bounds are restored after."""
+        h = self.highs
+        cols = self.columns(*components)
+        lp = h.getLp()
+        saved = ([lp.col_lower_[j] for j in cols], [lp.col_upper_[j] for j in cols])
+        fixed = [float(round(values[j])) for j in cols]
+        if cols:
+            h.changeColsBounds(len(cols), cols, fixed, fixed)
+        try:
+            yield
+        finally:
+            if cols:
+                h.changeColsBounds(len(cols), cols, *saved)
+
+    @contextmanager
+    def relaxed(self, *components):
+        """Within the block the integer columns of ``components`` (default: every one) are continuous."""
+        h = self.highs
+        lp = h.getLp()
+        cols = self.columns(*components) if components else range(lp.num_col_)
+        ints = [j for j in cols if lp.integrality_[j] != _CONT]
+        kinds = [lp.integrality_[j] for j in ints]
+        if ints:
+            h.changeColsIntegrality(len(ints), ints, [_CONT] * len(ints))
+        try:
+            yield
+        finally:
+            if ints:
+                h.changeColsIntegrality(len(ints), ints, kinds)
+
+    # ------------------------------------------------------------------ solving
+
+    def solve(self, options: SolveOptions | None = None, **kwargs) -> SolveResult:
+        """Solve what the handle holds; load the plan into the model's variables if there is one.
+
+        ``options`` (or its fields as keywords) say how.  With the model's own
+        objective the result is in spec objective units; with an objective set
+        by :meth:`set_objective`, in that objective's.  Never raises for a
+        solver failure: the result's status is ``ERROR`` with the message.
+        """
+        opts = replace(options or SolveOptions(), **kwargs)
+        version = solver_version()
+        own = self._custom is None
+        if own and self.info.trivially_infeasible:
+            msg = "; ".join(what for _, what in self.info.trivially_infeasible)
+            return SolveResult(SolveStatus.INFEASIBLE, msg, None, None, None, self.build_seconds, 0.0, 0.0,
+                               "highs", version)
+        h = self.highs
+        size = self.size()
+        factor = self.info.objective_factor if own else 1.0
+        start = time.perf_counter()
+        deadline = None if opts.time_limit is None else start + opts.time_limit
+        state = {"final": False, "gross": None, "last": 0.0}
+        on_event = None
+        if opts.progress is not None:
+            def on_event(e):
+                now = time.perf_counter()
+                if not state["final"] or now - state["last"] < 0.25:  # starting-plan phases are restricted
+                    return
+                state["last"] = now
+                d = e.data_out
+                inc = d.objective_function_value if abs(d.objective_function_value) < 1e50 else None
+                bnd = d.mip_dual_bound if abs(d.mip_dual_bound) < 1e50 else None
+                gap = None
+                if inc is not None and bnd is not None:
+                    gap = abs(bnd - inc) / max(abs(inc), abs(state["gross"] or 0.0), 1e-9)
+                opts.progress(Progress(time.perf_counter() - start, None if inc is None else inc * factor,
+                                       None if bnd is None else bnd * factor, gap))
+
+            h.cbMipImprovingSolution.subscribe(on_event)
+            h.cbMipInterrupt.subscribe(on_event)  # called often during the search: throttled above
+        for name, value in EXTRA_OPTIONS.items():  # the starting-plan runs read them from the HiGHS object
+            h.setOptionValue(name, value)
+        try:
+            gross = None
+            if opts.start is not None:
+                self._set_start(opts.start)
+            elif opts.warm_start and own:
+                gross = self._starting_plan(opts, deadline)
+            state.update(final=True, gross=gross)
+            abs_gap = 1e-6  # HiGHS's default
+            if gross:  # gap relative to max(|objective|, gross training): see docs/model.md
+                abs_gap = opts.mip_gap * abs(gross)
+            if opts.abs_gap is not None:
+                abs_gap = opts.abs_gap / abs(factor)
+            self._options(opts, deadline, rel_gap=opts.mip_gap, abs_gap=abs_gap)
+            try:
+                h.run()
+            except Exception as exc:  # the solver itself failed: report, never crash the caller
+                return SolveResult(SolveStatus.ERROR, f"HiGHS failed: {exc}", None, None, None,
+                                   self.build_seconds, self.handoff_seconds, time.perf_counter() - start, "highs",
+                                   version, **size)
+        finally:
+            if on_event is not None:
+                h.cbMipImprovingSolution.unsubscribe(on_event)
+                h.cbMipInterrupt.unsubscribe(on_event)
+        return self._result(opts, gross, factor, own, size, version, time.perf_counter() - start, abs_gap)
+
+    def _options(self, opts: SolveOptions, deadline: float | None, *, rel_gap: float, abs_gap: float) -> None:
+        """Every option of a run, set in one place."""
+        h = self.highs
+        left = INF if deadline is None else max(0.01, deadline - time.perf_counter())
+        h.setOptionValue("output_flag", bool(opts.log))
+        h.setOptionValue("log_to_console", bool(opts.log))
+        h.setOptionValue("time_limit", left)
+        h.setOptionValue("mip_rel_gap", rel_gap)
+        h.setOptionValue("mip_abs_gap", abs_gap)
+        if opts.threads is not None:
+            h.setOptionValue("threads", opts.threads)
+        h.setOptionValue("allow_unbounded_or_infeasible", False)
+        h.setOptionValue("random_seed", 0)
+        for name, value in EXTRA_OPTIONS.items():
+            h.setOptionValue(name, value)
+
+    def _result(self, opts: SolveOptions, gross, factor: float, own: bool, size: dict, version: str,
+                seconds: float, abs_gap: float) -> SolveResult:
+        h = self.highs
+        info = h.getInfo()
+        status = status_of(h)
+        has_plan = status.has_plan
+        mip = info.mip_node_count >= 0
+        gap = bound = None
+        if has_plan:
+            gap = 0.0
+            if mip and abs(info.mip_dual_bound) < 1e50:
+                inc = info.objective_function_value
+                gap = abs(info.mip_dual_bound - inc) / max(abs(inc), abs(gross or 0.0), 1e-9)
+        if mip:
+            bound = info.mip_dual_bound if abs(info.mip_dual_bound) < 1e50 else None
+        elif status is SolveStatus.OPTIMAL:
+            bound = info.objective_function_value
+        if bound is not None:
+            bound *= factor
+        if status is SolveStatus.OPTIMAL:
+            msg = f"optimal within a relative gap of {opts.mip_gap:g}"
+            if opts.abs_gap is not None and opts.mip_gap == 0:
+                msg = f"optimal within an absolute gap of {opts.abs_gap:g}"
+            elif gross:
+                msg += " (of the larger of |objective| and gross discounted training)"
+        elif status is SolveStatus.FEASIBLE:
+            msg = f"stopped by the time limit with a plan {gap:.4%} from the best bound (not proven optimal)"
+        elif status is SolveStatus.NO_SOLUTION:
+            msg = "stopped by the time limit before any plan was found"
+        elif status is SolveStatus.INFEASIBLE:
+            msg = "no plan satisfies every constraint of the instance"
+        elif status is SolveStatus.UNBOUNDED:
+            msg = "the objective is unbounded: add a budget, a power ceiling or regional maxima"
+        else:
+            msg = f"HiGHS ended with {h.modelStatusToString(h.getModelStatus())}"
+        objective = None
+        if has_plan:
+            self.load(h.getSolution().col_value)
+            objective = (pyo.value(self.model.obj) if own else info.objective_function_value) * factor
+        return SolveResult(status, msg, objective, bound, gap, self.build_seconds, self.handoff_seconds, seconds,
+                           "highs", version, **size, gross=None if not gross else abs(gross * factor),
+                           handle=self if has_plan else None, nodes=info.mip_node_count,
+                           iterations=info.simplex_iteration_count)
+
+    def load(self, values: Sequence[float]) -> None:
+        """Load a HiGHS column vector into the model's variables (integers made exact)."""
+        col = self._opt._pyomo_var_to_solver_var_map
+        for var in self.model.component_objects(pyo.Var, active=True):
+            for v in var.values():
+                if v.fixed:
+                    continue
+                c = col.get(id(v))
+                v.set_value(None if c is None else float(values[c]), skip_validation=True)
+        _round_integers(self.model)
+
+    def _set_start(self, values: Sequence[float]) -> None:
+        sol = highspy.HighsSolution()
+        sol.col_value = list(values)
+        sol.value_valid = True
+        self.highs.setSolution(sol)
+
+    def _starting_plan(self, opts: SolveOptions, deadline: float | None) -> float | None:
+        """capplan's starting plan (:func:`_mip_start`) within a quarter of the time; returns the gross
+        discounted training of the relaxed plan (max_training), the scale of the gap."""
+        m = self.model
+        units = self.columns(m.n)
+        others = self.columns(m.k, m.z)
+        tree = self.tree
+        gross_cols = {}
+        if self.instance.objective.kind == "max_training":  # expected discounted training
+            for g, r, t, v in m.X_IDX:
+                j = self.column(m.xT[g, r, t, v])
+                if j is not None:
+                    gross_cols[j] = tree.probability[v] * self.instance.delta(t) * m._train_coef(g, v)
+        budget = None if deadline is None else 0.25 * (deadline - time.perf_counter())
+        _, gross = _mip_start(self.highs, units, others, budget, opts.threads, opts.log, gross_cols)
+        return gross
+
+    # ------------------------------------------------------------------ analyses on a copy of the program
+
+    def _copy(self, time_limit: float | None) -> highspy.Highs:
+        """A separate HiGHS object holding the same program (for analyses that change it)."""
+        h2 = highspy.Highs()
+        h2.setOptionValue("output_flag", False)
+        h2.passModel(self.highs.getLp())
+        h2.setOptionValue("random_seed", 0)
+        if time_limit is not None:
+            h2.setOptionValue("time_limit", max(0.01, float(time_limit)))
+        return h2
+
+    def fixed_lp(self, fix: Sequence) -> dict | None:
+        """The LP of the last plan with the columns of ``fix`` (components) fixed at its values and every
+        integrality dropped: per model row, ``(family, index, lower, upper, activity, dual)`` in internal
+        units; None when that LP is not solved to optimality."""
+        values = self.values()
+        lp = self.highs.getLp()
+        h2 = self._copy(None)
+        ints = [c for c, t in enumerate(lp.integrality_) if t != _CONT]
+        if ints:
+            h2.changeColsIntegrality(len(ints), ints, [_CONT] * len(ints))
+        cols = self.columns(*fix)
+        if cols:
+            vals = [float(round(values[c])) for c in cols]
+            h2.changeColsBounds(len(cols), cols, vals, vals)
+        h2.run()
+        if h2.getModelStatus() != _S.kOptimal:
+            return None
+        sol = h2.getSolution()
+        return {row: (family, index, lp.row_lower_[row], lp.row_upper_[row], sol.row_value[row],
+                      sol.row_dual[row]) for row, (family, index) in self.rows().items()}
+
+    def elastic(self, weights: dict[str, float], scale: Callable[[str, object, float], float],
+                time_limit: float | None) -> list[tuple[str, object, float]] | None:
+        """The smallest weighted violation of the rows of the families in ``weights``, the original
+        objective dropped; ``scale(family, index, bound)`` is the size a violation is measured against.
+        Returns ``(family, index, move)`` of each violated row (``move`` > 0: the row's body rose above
+        its lower bound... i.e. had to move by that much), or None if even that is infeasible (or the time
+        limit came first)."""
+        h = self._copy(time_limit)
+        lp = h.getLp()
+        ncol = lp.num_col_
+        h.changeColsCost(ncol, list(range(ncol)), [0.0] * ncol)
+        h.changeObjectiveOffset(0.0)
+        h.changeObjectiveSense(highspy.ObjSense.kMinimize)
+        slacks = {}
+        for row, (family, index) in self.rows().items():
+            if family not in weights:
+                continue
+            lo, hi = lp.row_lower_[row], lp.row_upper_[row]
+            for sign, bound in ((-1.0, hi), (1.0, lo)):  # -1: may exceed an upper bound; +1: fall short of a lower
+                if abs(bound) >= INF:
+                    continue
+                weight = weights[family] / max(1.0, scale(family, index, bound))
+                h.addCol(weight, 0.0, INF, 1, [row], [sign])
+                slacks[h.getNumCol() - 1] = (sign, family, index)
+        h.setOptionValue("mip_rel_gap", 1e-3)
+        h.run()
+        if h.getInfo().primal_solution_status != 2:
+            return None
+        x = h.getSolution().col_value
+        # the row moves by -sign * slack: above its upper bound (sign -1) or below its lower bound (+1)
+        return [(family, index, -sign * x[col]) for col, (sign, family, index) in slacks.items() if x[col] > 1e-7]
+
+    def iis(self, time_limit: float | None) -> list[tuple[str, object]]:
+        """Rows of an irreducible infeasible subset of the LP relaxation, if HiGHS finds one (else [])."""
+        h = self._copy(time_limit)
+        lp = h.getLp()
+        ints = [c for c, t in enumerate(lp.integrality_) if t != _CONT]
+        if ints:
+            h.changeColsIntegrality(len(ints), ints, [_CONT] * len(ints))
+        h.setOptionValue("iis_strategy", 22)  # from the LP, irreducible (measured: the default finds none)
+        h.run()
+        if h.getModelStatus() != _S.kInfeasible:
+            return []  # the LP relaxation is feasible: the conflict needs integrality
+        try:
+            _, iis = h.getIis()
+        except Exception:  # an older or failing IIS: the elastic explanation stands alone
+            return []
+        rows = self.rows()
+        return [rows.get(row, ("?", None)) for row in getattr(iis, "row_index_", [])]
+
+    def fractional(self, *components) -> int:
+        """How many decisions of ``components`` are fractional in the LP relaxation (a cheap estimate of how
+        hard the MIP is)."""
+        h = self.highs
+        cols = self.columns(*components)
+        with self.relaxed(*components):
+            h.setOptionValue("output_flag", False)
+            h.setOptionValue("time_limit", INF)
+            h.run()
+            x = np.asarray(h.getSolution().col_value)[cols]
+        frac = x - np.floor(x + 1e-9)
+        return int(((frac > 1e-6) & (frac < 1 - 1e-6)).sum())
 
 
 def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budget: float | None,
@@ -241,7 +624,6 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
     budgets) a gap relative to |objective| cannot close, and the runs used to
     spend their whole share of the time limit (docs/performance.md).
     """
-    kInt, kCont = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
     lp = h.getLp()
     n_units = len(units)
     h.setOptionValue("output_flag", log)
@@ -266,19 +648,19 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
     saved = (h.getOptionValue("mip_rel_gap")[1], h.getOptionValue("mip_abs_gap")[1])
     try:
         if gross_cols:  # the scale of the starting runs' gap: gross training of the LP relaxation
-            ints = [c for c, v in enumerate(lp.integrality_) if v != kCont]
-            h.changeColsIntegrality(len(ints), ints, [kCont] * len(ints))
+            ints = [c for c, v in enumerate(lp.integrality_) if v != _CONT]
+            h.changeColsIntegrality(len(ints), ints, [_CONT] * len(ints))
             h.run()
             if h.getInfo().primal_solution_status == 2:
                 x = h.getSolution().col_value
                 scale = abs(sum(c * x[j] for j, c in gross_cols.items()))
                 h.setOptionValue("mip_abs_gap", max(1e-6, START_GAP * scale))
             h.changeColsIntegrality(len(ints), ints, [lp.integrality_[c] for c in ints])
-        h.changeColsIntegrality(n_units, units, [kCont] * n_units)
+        h.changeColsIntegrality(n_units, units, [_CONT] * n_units)
         if run(0.5):
             relaxed = list(h.getSolution().col_value)
             gross = sum(coef * relaxed[c] for c, coef in gross_cols.items())
-            h.changeColsIntegrality(n_units, units, [kInt] * n_units)
+            h.changeColsIntegrality(n_units, units, [_INT] * n_units)
             lo = [lp.col_lower_[c] for c in others]
             hi = [lp.col_upper_[c] for c in others]
             fixed = [float(round(relaxed[c])) for c in others]
@@ -288,7 +670,7 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
             start = list(h.getSolution().col_value) if ok else None
             if others:
                 h.changeColsBounds(len(others), others, lo, hi)
-        h.changeColsIntegrality(n_units, units, [kInt] * n_units)
+        h.changeColsIntegrality(n_units, units, [_INT] * n_units)
         if ok:
             sol = highspy.HighsSolution()
             sol.col_value = start
@@ -296,7 +678,7 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
             h.setSolution(sol)
     finally:
         h.setOptionValue("output_flag", True)
-        h.setOptionValue("time_limit", highspy.kHighsInf)
+        h.setOptionValue("time_limit", INF)
         h.setOptionValue("mip_rel_gap", saved[0])
         h.setOptionValue("mip_abs_gap", saved[1])
     return ok, gross
@@ -306,36 +688,12 @@ def _round_integers(model) -> None:
     """Integer variables come back within the solver's integrality tolerance; make them exact."""
     for var in (model.n, model.k, model.K, model.z):
         for v in var.values():
-            if v.value is not None:
+            if v.value is not None and not v.fixed:
                 v.set_value(float(round(v.value)), skip_validation=True)
     for var in (model.xT, model.xI, model.y, model.m):
         for v in var.values():
-            if v.value is not None and v.value < 0:
+            if v.value is not None and v.value < 0 and not v.fixed:
                 v.set_value(0.0, skip_validation=True)
 
 
-
-def load_columns(model, opt: Highs, values) -> None:
-    """Load a HiGHS column vector into the model's variables (integers made exact)."""
-    col = opt._pyomo_var_to_solver_var_map
-    for var in model.component_objects(pyo.Var, active=True):
-        for v in var.values():
-            c = col.get(id(v))
-            v.set_value(None if c is None else float(values[c]), skip_validation=True)
-    _round_integers(model)
-
-
-def highs_status(h: highspy.Highs) -> SolveStatus:
-    """What a direct HiGHS run established (for solves driven through the highspy object itself)."""
-    ms = h.getModelStatus()
-    S = highspy.HighsModelStatus
-    has_plan = h.getInfo().primal_solution_status == 2
-    if ms == S.kOptimal:
-        return SolveStatus.OPTIMAL
-    if ms in (S.kTimeLimit, S.kIterationLimit, S.kInterrupt, S.kSolutionLimit):
-        return SolveStatus.FEASIBLE if has_plan else SolveStatus.NO_SOLUTION
-    if ms == S.kInfeasible:
-        return SolveStatus.INFEASIBLE
-    if ms in (S.kUnbounded, S.kUnboundedOrInfeasible):
-        return SolveStatus.UNBOUNDED
-    return SolveStatus.ERROR
+__all__ = ["EXTRA_OPTIONS", "ModelHandle", "SolveOptions", "coefficient_ranges", "solver_version", "status_of"]

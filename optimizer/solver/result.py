@@ -59,5 +59,12 @@ class SolveResult:
     # max_training: the relaxed plan's gross discounted training (spec units); the gap is relative to the
     # larger of it and |objective| (docs/model.md). None for min_cost or without a starting plan.
     gross: float | None = None
-    # the solved model and the HiGHS object holding it, for marginals (not serialised)
+    nodes: int | None = None  # branch-and-bound nodes HiGHS explored (-1: solved as an LP)
+    iterations: int | None = None  # simplex iterations
+    # the ModelHandle holding the solved model, for marginals and re-solves (not pickled: see __getstate__)
     handle: object = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["handle"] = None  # a live solver does not travel; the plan's tables do
+        return state
