@@ -67,7 +67,7 @@ PROBABILITY_TOLERANCE = 1e-9
 # --------------------------------------------------------------------------- v1 sections
 
 
-class Horizon(FormatModel):
+class HorizonSection(FormatModel):
     """Inclusive planning years."""
 
     start: Year = Field(description="First planning year (horizon.start).")
@@ -87,19 +87,19 @@ class Horizon(FormatModel):
         return tuple(range(self.start, self.end + 1))
 
 
-class Budget(FormatModel):
+class BudgetSection(FormatModel):
     total_usd: Number(ge=0) | None = Field(
         None, description="Cap on total spend over the horizon, nominal USD (B). Absent: no cap.")
     annual_max_usd: Series(ge=0) | None = Field(
         None, description="Cap on spend each year, USD (A_t); a series. Absent: no cap.")
 
 
-class Power(FormatModel):
+class PowerSection(FormatModel):
     ceiling_mw: Series(ge=0) | None = Field(
         None, description="Cap on facility MW online summed over regions (P_t); a series. Absent: no cap.")
 
 
-class Objective(FormatModel):
+class ObjectiveSection(FormatModel):
     _keep_null: ClassVar[frozenset[str]] = frozenset({"kind"})
 
     kind: choice(OBJECTIVE_KINDS) = Field(
@@ -122,7 +122,7 @@ class Objective(FormatModel):
         return eps
 
 
-class Training(FormatModel):
+class TrainingSection(FormatModel):
     min_pflops: Series(ge=0) | None = Field(
         None, description="Floor on effective training PFLOP/s each year (T_t); a series. Default 0.")
     frontier_cluster_pflops: Series(ge=0) | None = Field(
@@ -130,7 +130,7 @@ class Training(FormatModel):
         "Default 0 (off).")
 
 
-class Region(FormatModel):
+class RegionSection(FormatModel):
     """A region with datacenter campus blocks."""
 
     pue: Number(ge=1) = Field(description="Power usage effectiveness, >= 1 (pi_r).")
@@ -148,7 +148,7 @@ class Region(FormatModel):
         None, description="Effective inference PFLOP/s to serve in the region (D_{r,t}); a series. Default 0.")
 
 
-class Utilization(FormatModel):
+class UtilizationSection(FormatModel):
     train: Number(gt=0, le=1) = Field(description="Share of peak reached in training, in (0, 1] (eta^T_g).")
     infer: Number(gt=0, le=1) = Field(description="Share of peak reached in inference, in (0, 1] (eta^I_g).")
 
@@ -160,7 +160,7 @@ def _known_region(value, info: ValidationInfo):
     return value
 
 
-class Installed(FormatModel):
+class InstalledEntry(FormatModel):
     """Chips bought before the horizon, in service from ``year`` to year + L_g - 1."""
 
     region: Annotated[str, PlainValidator(_known_region), WithJsonSchema({"type": "string"})] = Field(
@@ -183,7 +183,7 @@ def _list_of_installed(value, handler):
     return handler(value)
 
 
-class Chip(FormatModel):
+class ChipSection(FormatModel):
     """An accelerator generation that can be bought in units (servers or racks)."""
 
     chips_per_unit: Number(ge=1, integer=True) | None = Field(
@@ -196,14 +196,14 @@ class Chip(FormatModel):
     price_usd: Series(gt=0) = Field(description="Price per chip in the year of purchase, USD (p_{g,t}); a series.")
     power_w: Number(gt=0) = Field(description="Average IT watts per chip including its host share, W (w_g).")
     peak_pflops: Number(gt=0) = Field(description="Peak PFLOP/s per chip (f_g).")
-    utilization: Utilization = Field(description="Share of peak reached in training and in inference.")
+    utilization: UtilizationSection = Field(description="Share of peak reached in training and in inference.")
     lifetime_years: Number(ge=1, integer=True) = Field(
         description="Years in service, integer >= 1 (L_g): bought in tau, in service tau .. tau + L_g - 1.")
     opex_usd_per_chip_year: Number(ge=0) | None = Field(
         None, description="Non-energy cost per installed chip per year, USD (o_g). Default 0.")
     supply_units: Series(ge=0) | None = Field(
         None, description="Max units bought per year over all regions (s_{g,t}); a series. Absent: no cap.")
-    installed: Annotated[list[Installed], WrapValidator(_list_of_installed)] | None = Field(
+    installed: Annotated[list[InstalledEntry], WrapValidator(_list_of_installed)] | None = Field(
         None, description="Chips bought before the horizon: a list of {region, year, chips}.")
 
     @field_validator("available_until")
@@ -321,7 +321,7 @@ Changes = Annotated[dict[str, Any], PlainValidator(_changes), WithJsonSchema({
     "'x1.5' or a year shift '+1y' / '-1y'."})]
 
 
-class Branch(FormatModel):
+class BranchSection(FormatModel):
     probability: Number(gt=0, le=1) = Field(
         description="Probability of the branch given the stages before, > 0; a stage's branches sum to 1.")
     changes: Changes | None = Field(None, description="Changes from the stage year on (none: the parent's data).")
@@ -351,11 +351,11 @@ def _branches(value, handler):
     return out
 
 
-class Stage(FormatModel):
+class StageSection(FormatModel):
     year: Year = Field(description="Year the stage's outcome is known: decisions of years before it are shared "
                        "by its branches. In (horizon.start, horizon.end], increasing from stage to stage.")
     name: Text | None = Field(None, description="Label used in reports.")
-    branches: Annotated[dict[str, Branch], WrapValidator(_branches)] = Field(
+    branches: Annotated[dict[str, BranchSection], WrapValidator(_branches)] = Field(
         description=f"1 to {MAX_BRANCHES} outcomes {{id: {{probability, changes}}}}; ids match [A-Za-z0-9_.-]+.",
         json_schema_extra={"minProperties": 1, "maxProperties": MAX_BRANCHES,
                            "propertyNames": {"pattern": "^[A-Za-z0-9_.-]+$"}})
@@ -390,7 +390,7 @@ def _stages(value, handler):
     return out
 
 
-class Risk(FormatModel):
+class RiskSection(FormatModel):
     cvar_alpha: Number(ge=0, lt=1) | None = Field(
         None, description="CVaR level alpha in [0, 1): the risk term is the mean objective over the worst "
         "1 - alpha of probability. Default 0.9.")
@@ -398,41 +398,41 @@ class Risk(FormatModel):
         None, description="Weight w in [0, 1] of CVaR against the expectation. Default 0 (risk neutral).")
 
 
-class Uncertainty(FormatModel):
+class UncertaintySection(FormatModel):
     """A scenario tree (spec v2 section 4.1): scenarios are the product of the stages' branches."""
 
-    stages: Annotated[list[Stage], WrapValidator(_stages)] = Field(
+    stages: Annotated[list[StageSection], WrapValidator(_stages)] = Field(
         description=f"1 to {MAX_STAGES} stages in increasing years; at most {MAX_SCENARIOS:,} scenarios.",
         json_schema_extra={"minItems": 1, "maxItems": MAX_STAGES})
-    risk: Risk | None = Field(None, description="Risk aversion; absent: risk neutral.")
+    risk: RiskSection | None = Field(None, description="Risk aversion; absent: risk neutral.")
 
 
 # --------------------------------------------------------------------------- the file
 
 
-class InstanceModel(FormatModel):
+class InstanceFile(FormatModel):
     """A capplan instance: a multi-year compute capacity plan to optimise (spec model-v2)."""
 
     name: Text = Field(description="Identifies the instance in reports.")
     description: Annotated[str, PlainValidator(_description), WithJsonSchema({"type": "string"})] | None = Field(
         None, description="Free text.")
-    horizon: Horizon = Field(description="Inclusive planning years {start, end}.")
+    horizon: HorizonSection = Field(description="Inclusive planning years {start, end}.")
     discount_rate: Number(ge=0) | None = Field(
         None, description="rho >= 0: year t weighs delta_t = (1 + rho)^-(t - horizon.start). Default 0.")
-    budget: Budget | None = Field(None, description="Spending caps (nominal USD).")
-    power: Power | None = Field(None, description="Facility power ceiling.")
-    objective: Objective | None = Field(None, description="What to optimise.")
-    training: Training | None = Field(None, description="Training floors.")
-    regions: Annotated[dict[str, Region], _section("region", MAX_REGIONS)] = Field(
+    budget: BudgetSection | None = Field(None, description="Spending caps (nominal USD).")
+    power: PowerSection | None = Field(None, description="Facility power ceiling.")
+    objective: ObjectiveSection | None = Field(None, description="What to optimise.")
+    training: TrainingSection | None = Field(None, description="Training floors.")
+    regions: Annotated[dict[str, RegionSection], _section("region", MAX_REGIONS)] = Field(
         description=f"Regions by id (1 to {MAX_REGIONS}).",
         json_schema_extra={"minProperties": 1, "maxProperties": MAX_REGIONS})
-    chips: Annotated[dict[str, Chip], _section("chip", MAX_CHIPS)] = Field(
+    chips: Annotated[dict[str, ChipSection], _section("chip", MAX_CHIPS)] = Field(
         description=f"Chips by id (1 to {MAX_CHIPS}).",
         json_schema_extra={"minProperties": 1, "maxProperties": MAX_CHIPS})
     serving: Serving | None = Field(
         None, description="{demand region: {source region: efficiency}}: where each listed demand region may "
         "be served from. An unlisted region serves itself with efficiency 1.")
-    uncertainty: Uncertainty | None = Field(
+    uncertainty: UncertaintySection | None = Field(
         None, description="Optional scenario tree (spec v2 section 4.1); absent: the deterministic program.")
 
 
@@ -458,10 +458,11 @@ def _series_of(model: type[BaseModel]) -> dict[str, SeriesSpec]:
     return out
 
 
-SECTIONS = {"budget": Budget, "power": Power, "training": Training, "regions": Region, "chips": Chip}
+SECTIONS = {"budget": BudgetSection, "power": PowerSection, "training": TrainingSection, "regions": RegionSection,
+            "chips": ChipSection}
 SERIES = {name: _series_of(model) for name, model in SECTIONS.items()}  # rule 1: every series of section 1
-CHIP_KEYS = ([k for k in Chip.model_fields if k != "utilization"]
-             + ["utilization", *(f"utilization.{k}" for k in Utilization.model_fields)])
+CHIP_KEYS = ([k for k in ChipSection.model_fields if k != "utilization"]
+             + ["utilization", *(f"utilization.{k}" for k in UtilizationSection.model_fields)])
 NOT_ALLOWED = ("cannot change in a branch: only the series, budget.total_usd and the keys of a chip with no "
                "chip in service before the stage year may change")
 
@@ -494,7 +495,7 @@ def change_targets(path, region_ids, chip_ids) -> tuple[str, SeriesSpec | None, 
         if not key:
             fail(f"name a key of the {what} ({section}.ID.KEY): a whole {what} cannot be added or replaced "
                  "in a branch")
-        keys = list(Region.model_fields) if section == "regions" else CHIP_KEYS
+        keys = list(RegionSection.model_fields) if section == "regions" else CHIP_KEYS
         if key in SERIES[section]:
             kind, spec = "series", SERIES[section][key]
         elif key not in keys:
@@ -504,9 +505,9 @@ def change_targets(path, region_ids, chip_ids) -> tuple[str, SeriesSpec | None, 
         else:
             kind, spec = "chip", None
         return kind, spec, [(section, i, *key.split(".")) for i in targets]
-    if section in InstanceModel.model_fields:
+    if section in InstanceFile.model_fields:
         fail(NOT_ALLOWED)
-    fail(f"unknown section {section!r}{_hint(section, InstanceModel.model_fields)}")
+    fail(f"unknown section {section!r}{_hint(section, InstanceFile.model_fields)}")
 
 
 def _hint(word: str, options) -> str:
@@ -521,7 +522,7 @@ def context_of(raw) -> dict:
     """What validators need from the whole file: the horizon years and start, the region and chip ids."""
     h = raw.get("horizon") if isinstance(raw, dict) else None
     start = quiet(check_year, h.get("start")) if isinstance(h, dict) and h.get("start") is not None else None
-    years = quiet(lambda: Horizon.model_validate(h).years) or ()
+    years = quiet(lambda: HorizonSection.model_validate(h).years) or ()
     section = raw.get if isinstance(raw, dict) else lambda _: None
     return {"years": years, "start": start, "region_ids": section_ids(section("regions"), MAX_REGIONS),
             "chip_ids": section_ids(section("chips"), MAX_CHIPS)}
@@ -542,18 +543,18 @@ def validate_raw(raw: dict) -> tuple[dict, list[Problem]]:
     """Validate a raw mapping (as read from YAML): the fields of an Instance, and every problem found."""
     ctx = context_of(raw)
     try:
-        model = InstanceModel.model_validate(raw, context=ctx)
+        model = InstanceFile.model_validate(raw, context=ctx)
     except ValidationError as exc:
         return {}, [Problem(path_of(tuple(e["loc"])), message_of(e))
                     for e in exc.errors(include_url=False, include_context=False)]
     return instance_fields(model, ctx["years"]), []
 
 
-def instance_fields(m: InstanceModel, years: tuple[int, ...]) -> dict:
+def instance_fields(m: InstanceFile, years: tuple[int, ...]) -> dict:
     """The fields of a frozen Instance from a validated model."""
     zero = {t: 0.0 for t in years}
-    o = m.objective or Objective()
-    t = m.training or Training()
+    o = m.objective or ObjectiveSection()
+    t = m.training or TrainingSection()
     regions = {
         rid: frozen.Region(rid, r.pue, _ro(r.electricity_usd_per_mwh), r.existing_mw or 0.0, _ro(r.max_mw), r.block_mw,
                      _ro(r.block_capex_usd), r.build_lead_years, _ro(r.inference_demand_pflops or zero))
@@ -583,10 +584,10 @@ def instance_fields(m: InstanceModel, years: tuple[int, ...]) -> dict:
     )
 
 
-def _uncertainty(u: Uncertainty | None) -> Uncertainty | None:
+def _uncertainty(u: UncertaintySection | None) -> UncertaintySection | None:
     if u is None:
         return None
-    risk = u.risk or Risk()
+    risk = u.risk or RiskSection()
     return frozen.Uncertainty(
         stages=tuple(frozen.Stage(s.year, s.name, tuple(
             frozen.Branch(bid, b.probability, frozen.FrozenDict(dict(b.changes or {})))

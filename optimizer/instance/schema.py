@@ -15,7 +15,7 @@ import json
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from .fields import Growth
-from .models import InstanceModel
+from .models import InstanceFile
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_PATH = "schema/instance.schema.json"  # in the repository, next to instances/
@@ -36,10 +36,10 @@ class _Generator(GenerateJsonSchema):
 
 def instance_schema() -> dict:
     """The schema as a JSON-ready dict."""
-    _, top = models_json_schema([(InstanceModel, "validation"), (Growth, "validation")],
+    _, top = models_json_schema([(InstanceFile, "validation"), (Growth, "validation")],
                                 schema_generator=_Generator)
     defs = top["$defs"]
-    root = defs.pop("InstanceModel")
+    root = defs.pop("InstanceFile")
     root["title"] = "capplan instance"
     return {"$schema": DRAFT, **root, "$defs": dict(sorted(defs.items()))}
 
