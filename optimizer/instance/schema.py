@@ -27,6 +27,14 @@ class _Generator(GenerateJsonSchema):
     def field_title_should_be_set(self, schema) -> bool:
         return False
 
+    def normalize_name(self, name: str) -> str:
+        """A section's definition is named for the section (``Region``), not for its model (``RegionSection``)."""
+        name = super().normalize_name(name)
+        for suffix in ("Section", "Entry"):
+            if name.endswith(suffix) and len(name) > len(suffix):
+                return name[: -len(suffix)]
+        return name
+
     def default_schema(self, schema):
         out = super().default_schema(schema)
         if out.get("default", 0) is None:
@@ -39,6 +47,9 @@ def instance_schema() -> dict:
     _, top = models_json_schema([(InstanceFile, "validation"), (Growth, "validation")],
                                 schema_generator=_Generator)
     defs = top["$defs"]
+    for name, d in defs.items():  # titled for the section, like its name
+        if d.get("title", "").startswith(name):
+            d["title"] = name
     root = defs.pop("InstanceFile")
     root["title"] = "capplan instance"
     return {"$schema": DRAFT, **root, "$defs": dict(sorted(defs.items()))}
