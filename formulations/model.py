@@ -63,16 +63,18 @@ class ModelInfo:
     trivially_infeasible: list[tuple[str, str]] = field(default_factory=list)
 
 
-def build_model(source: Instance | ScenarioTree, *, commitments: Commitments | None = None) -> pyo.ConcreteModel:
+def build_model(source: Instance | ScenarioTree, *, commitments: Commitments | None = None,
+                scaling: Scaling | None = None) -> pyo.ConcreteModel:
     """Build the Pyomo model of an instance (spec section 2, over its scenario tree) or of a tree (a subtree
     from :meth:`~optimizer.instance.tree.ScenarioTree.given`).  Pure: no solving, no I/O.
 
     ``commitments`` fixes purchases and block starts of some years (spec v2
-    section 6, :func:`~formulations.commitments.add_commitments`).
+    section 6, :func:`~formulations.commitments.add_commitments`).  ``scaling``: the internal units
+    (default: chosen for the instance, :meth:`Scaling.for_instance`).
     """
     tree = getattr(source, "tree", source)
     inst = tree.instance
-    S = Scaling.for_instance(inst)
+    S = scaling or Scaling.for_instance(inst)
     m = pyo.ConcreteModel(name=inst.name)
     m.info = None  # set at the end; a plain attribute, not a component
     m._inst = inst

@@ -133,9 +133,9 @@ class ModelHandle:
     for :meth:`optimizer.plan.Plan.from_model`.
     """
 
-    def __init__(self, source, *, commitments=None, key: tuple | None = None):
+    def __init__(self, source, *, commitments=None, key: tuple | None = None, scaling=None):
         t0 = time.perf_counter()
-        self.model = build_model(source, commitments=commitments)
+        self.model = build_model(source, commitments=commitments, scaling=scaling)
         self.build_seconds = time.perf_counter() - t0
         self.commitments = commitments
         self.handoff_seconds = 0.0
