@@ -75,3 +75,34 @@ def test_binding_constraints_listed(default_plan):
     assert len(b) == 5 and b.binding.all()
     assert (b.marginal.abs().diff().dropna() <= 1e-9).all()  # largest first
     assert "budget" in set(b.family)
+
+
+def test_explain_keeps_to_the_callers_time_limit(monkeypatch):
+    """Every solve behind an explanation (the elastic programs and the conflict search) gets only what is
+    left of the caller's time limit, never a fixed allowance of its own."""
+    from optimizer.solver import ModelHandle
+
+    given = []
+    elastic, iis = ModelHandle.elastic, ModelHandle.iis
+
+    def recording_elastic(self, weights, scale, time_limit):
+        given.append(("elastic", time_limit))
+        return elastic(self, weights, scale, time_limit)
+
+    def recording_iis(self, time_limit):
+        given.append(("iis", time_limit))
+        return iis(self, time_limit)
+
+    monkeypatch.setattr(ModelHandle, "elastic", recording_elastic)
+    monkeypatch.setattr(ModelHandle, "iis", recording_iis)
+    why = explain(load_instance(HERE / "infeasible-training-budget.yaml"), time_limit=7.0)
+    assert not why.feasible
+    assert [kind for kind, _ in given][-1] == "iis" and "elastic" in [kind for kind, _ in given]
+    limits = [t for _, t in given]
+    assert all(0 < t <= 7.0 for t in limits), given
+    assert limits == sorted(limits, reverse=True), given  # what is left, shrinking
+
+
+def test_explain_with_no_time_left_says_so():
+    why = explain(load_instance(HERE / "infeasible-demand.yaml"), time_limit=0.0)
+    assert not why.feasible and why.messages == ["no explanation found within the time limit"]

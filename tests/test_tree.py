@@ -79,6 +79,44 @@ def test_nodes_of_a_two_stage_tree():
     assert sum(tree.probability[v] for v in tree.nodes(stages[1])) == pytest.approx(1.0)
 
 
+def test_the_tree_conditioned_on_a_revealed_history():
+    """given(history): the subtree after the revealed branches, probabilities conditional on them, node ids
+    and years of the whole tree; every stage revealed: the scenario's own v1 instance."""
+    inst = load_instance(INSTANCES / "tiny-tree-evpi-zero.yaml")
+    tree = inst.tree
+    assert tree.given(()) is tree
+    first = tree.stages[0].branches[0]
+    sub = tree.given((first.id,))
+    inside = [s for s in tree.scenarios if s.branches[0] == first.id]
+    assert [s.id for s in sub.scenarios] == [s.id for s in inside]
+    assert [s.probability for s in sub.scenarios] == pytest.approx([s.probability / first.probability
+                                                                    for s in inside])
+    assert sub.stage_years == tree.stage_years and sub.first_stage_year == tree.first_stage_year
+    assert set(sub.node_years) <= set(tree.node_years)
+    assert sub.probability[first.id] == pytest.approx(1.0)
+    assert [s.instance for s in sub.scenarios] == [s.instance for s in inside]  # validated once
+    assert sub.instance.scenarios() == sub.scenarios  # the subtree's instance owns the subtree
+    leaf = tree.scenarios[-1]
+    assert tree.given(leaf.branches).trivial and tree.given(leaf.branches).instance == leaf.instance
+    with pytest.raises(KeyError, match="has no branch 'nope'"):
+        tree.given(("nope",))
+    with pytest.raises(ValueError, match="the tree has 2 stages"):
+        tree.given(leaf.branches + ("x",))
+    # the program over the subtree of a branch is the tree's program restricted to it: its objective is
+    # the conditional expectation of the scenarios' objectives under the subtree's own optimal plan
+    plan = solve(sub.instance, value_of_information=False)
+    assert plan.status is SolveStatus.OPTIMAL
+    assert plan.tree_summary.expected_objective == pytest.approx(plan.objective)
+
+
+def test_first_stage_and_root_years():
+    tree = load_instance(INSTANCES / "tiny-tree-evpi-zero.yaml").tree
+    assert tree.first_stage_year == tree.stage_years[0]
+    assert tree.root_years == tuple(t for t in tree.years if t < tree.stage_years[0])
+    v1 = load_instance(INSTANCES / "tiny-supply-cap.yaml").tree
+    assert v1.first_stage_year is None and v1.root_years == tuple(v1.years)
+
+
 def test_cvar_of_a_discrete_distribution():
     # worst half of the mass of {80 (0.6), 20 (0.4)}: all of 20 and 0.1 of 80
     assert cvar([80, 20], [0.6, 0.4], 0.5, maximize=True) == pytest.approx((0.4 * 20 + 0.1 * 80) / 0.5)

@@ -57,7 +57,7 @@ def _unit(name: str) -> str:
 def _terms(model, name: str) -> list[tuple]:
     """The aggregate as (Pyomo variable, coefficient) pairs (root-node years only, for a tree)."""
     tree = model._tree
-    first = tree.stage_years[0] if tree.stage_years else None
+    first = tree.first_stage_year
     kind, ident = name.split(".", 1)
     out = []
     if kind == "chips":

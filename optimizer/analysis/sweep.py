@@ -57,6 +57,10 @@ from ..solver import ModelHandle, SolveOptions
 
 STORE_NAME = "sweep.sqlite"
 
+HOLD_AFTER = int(os.environ.get("CAPPLAN_TEST_HOLD_AFTER", "0") or 0)
+"""For tests that interrupt a sweep (``CAPPLAN_TEST_HOLD_AFTER=N``): after N results are stored the sweep
+waits until it is interrupted, so that the test never races the sweep's end.  0 (the default): never."""
+
 KPI_COLUMNS = [
     "status", "objective", "mip_gap", "objective_bound", "total_spend_usd", "budget_used_share",
     "peak_capacity_mw", "peak_draw_mw", "training_pflops_years", "inference_pflops_years",
@@ -335,6 +339,9 @@ def sweep(
         if progress is not None:
             progress(SweepProgress(state["done"], state["failed"], len(pending),
                                    time.perf_counter() - t0, len(scs) - len(pending)))
+        if HOLD_AFTER and state["done"] >= HOLD_AFTER:
+            while True:  # until interrupted (tests only)
+                time.sleep(0.1)
 
     if progress is not None:
         progress(SweepProgress(0, 0, len(pending), 0.0, len(scs) - len(pending)))

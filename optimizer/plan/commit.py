@@ -51,9 +51,9 @@ def commitments_from(inst: Instance, plan, through: int) -> Commitments:
     years = tuple(range(inst.start, through + 1))
     if not inst.start <= through <= inst.end:
         problems.append(Problem("through", f"must be a year of the horizon {inst.start}-{inst.end}, got {through}"))
-    unc = getattr(inst, "uncertainty", None)
-    if unc is not None and through >= unc.stages[0].year:
-        problems.append(Problem("through", f"must be before the first stage year {unc.stages[0].year} of the "
+    first = inst.tree.first_stage_year
+    if first is not None and through >= first:
+        problems.append(Problem("through", f"must be before the first stage year {first} of the "
                                            f"instance's uncertainty section, got {through}"))
     if isinstance(plan, Plan) and not plan.status.has_plan:
         problems.append(Problem("", f"the plan has no decisions to commit (status {plan.status.value})"))
@@ -62,7 +62,7 @@ def commitments_from(inst: Instance, plan, through: int) -> Commitments:
 
     purchases, facilities = plan.purchases, plan.facilities
     if getattr(plan, "stochastic", False):  # the decisions shared by every scenario: the root node's
-        first = plan.instance.uncertainty.stages[0].year
+        first = plan.instance.tree.first_stage_year
         if through >= first:
             raise CommitmentError([Problem("through", f"the committed plan is under uncertainty: only its "
                                                       f"decisions before {first} are shared by every scenario, "
