@@ -27,7 +27,7 @@ plan; SPEC is ``;``-separated items:
     wsgap:1e-3           stopping gap of the starting-plan runs (optimizer.solver.highs.START_GAP)
 
 (The formulation experiments of issue 13 are in docs/performance.md; the
-formulation itself is changed in formulations/model.py, not by a switch.)
+formulation itself is changed in formulations/, not by a switch.)
 
 With several configurations, runs are interleaved case by case (A, B, A, B, ...)
 so that each comparison sees the same machine load; ``--repeats`` repeats each.
