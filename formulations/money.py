@@ -42,19 +42,29 @@ def add_expressions(m, tree, S) -> None:
 # --------------------------------------------------------------------------- rows
 
 
+def usd(x: float) -> str:
+    """Money in words: $1.23B, $45.6M, $12,345 (the unit chosen from the amount)."""
+    a = abs(x)
+    if a >= 1e9:
+        return f"${x / 1e9:,.2f}B"
+    if a >= 1e6:
+        return f"${x / 1e6:,.1f}M"
+    return f"${x:,.0f}"
+
+
 def _budget_words(x: Violation) -> Words:
     over = x.slack * x.scaling.money_usd
     b = x.instance.budget.total_usd
     return Words(over, "USD", f"budget{x.where}: meeting the other requirements costs at least "
-                 f"${(b + over) / 1e9:,.2f}B, above the ${b / 1e9:,.2f}B total budget → over by ${over / 1e9:,.2f}B")
+                 f"{usd(b + over)}, above the {usd(b)} total budget → over by {usd(over)}")
 
 
 def _annual_words(x: Violation) -> Words:
     (t,) = x.key
     over = x.slack * x.scaling.money_usd
     a = x.instance.budget.annual_max_usd[t]
-    return Words(over, "USD", f"{x.when(t)}: spend must reach ${(a + over) / 1e9:,.2f}B, above the annual "
-                 f"budget of ${a / 1e9:,.2f}B (budget.annual_max_usd) → over by ${over / 1e9:,.2f}B")
+    return Words(over, "USD", f"{x.when(t)}: spend must reach {usd(a + over)}, above the annual "
+                 f"budget of {usd(a)} (budget.annual_max_usd) → over by {usd(over)}")
 
 
 _SPEND_READS = ("chips.*.price_usd", "chips.*.chips_per_unit", "regions.*.block_capex_usd",

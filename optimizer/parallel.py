@@ -97,14 +97,20 @@ class Runner:
         """A handle to pass large shared data to every task (scattered once on a Dask cluster)."""
         return self.client.scatter(obj, broadcast=True) if self.client is not None else obj
 
-    def submit(self, key, fn: Callable, *args) -> None:
-        self._queue.append((key, fn, args))
+    def submit(self, key, fn: Callable, *args, priority: float | None = None) -> None:
+        """Queue ``fn(*args)``; with ``priority``, tasks of higher priority are handed out first (a Dask
+        cluster gets it as the task's priority), else in the order submitted."""
+        if priority is None:
+            self._queue.append((key, fn, args, 0.0))
+            return
+        i = next((i for i, item in enumerate(self._queue) if item[3] < priority), len(self._queue))
+        self._queue.insert(i, (key, fn, args, priority))
 
     def _hand_out(self) -> None:
         while self._queue and (self.client is not None or len(self._running) < self.window):
-            key, fn, args = self._queue.popleft()
+            key, fn, args, priority = self._queue.popleft()
             if self.client is not None:
-                f = self.client.submit(fn, *args, pure=False)
+                f = self.client.submit(fn, *args, pure=False, priority=priority)
             else:
                 f = self._pool.submit(fn, *args)
             self._running[f] = key
@@ -113,7 +119,7 @@ class Runner:
         """Yield ``(key, result, None)`` or ``(key, None, error)`` for each task as it finishes."""
         if self.local:
             while self._queue:
-                key, fn, args = self._queue.popleft()
+                key, fn, args, _ = self._queue.popleft()
                 try:
                     yield key, fn(*args), None
                 except Exception as exc:  # a failed task is a result, never an aborted run

@@ -57,14 +57,17 @@ class Explanation:
         return "\n".join(lines)
 
 
-def explain(inst: Instance, *, commitments: Commitments | None = None, time_limit: float | None = 60.0) -> Explanation:
+def explain(inst: Instance, *, commitments: Commitments | None = None, time_limit: float | None = 60.0,
+            hold=None) -> Explanation:
     """Explain why ``inst`` has no feasible plan (or say that it has one).
 
     With ``commitments`` (the decisions of an earlier plan held, spec v2
     section 6), the committed rows are tried first: when the instance is
     feasible once some of them change, the explanation names those rows.
     ``time_limit`` (seconds, None: none) bounds the whole explanation: every
-    elastic solve and the conflict search share it.
+    elastic solve and the conflict search share it.  ``hold``: decisions held
+    at values, ``(variable name, index, value)`` (a past already realised, as
+    in a policy simulation): never blamed, since they cannot change.
     """
     deadline = None if time_limit is None else time.perf_counter() + time_limit
 
@@ -72,6 +75,7 @@ def explain(inst: Instance, *, commitments: Commitments | None = None, time_limi
         return None if deadline is None else deadline - time.perf_counter()
 
     handle = ModelHandle(inst, commitments=commitments)
+    handle.fix(hold or ())
     model = handle.model
     if model.info.trivially_infeasible:
         msgs = [what for _, what in model.info.trivially_infeasible]

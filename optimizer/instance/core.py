@@ -183,9 +183,9 @@ def _expand(inst: Instance, raw: dict, fields: dict | None = None) -> ScenarioTr
         base = parse_instance(base_raw, source=inst.source)
     else:
         base = Instance(**{**fields, "uncertainty": None}, raw=_freeze(base_raw), source=inst.source)
-    scenarios, problems = expand(base, inst.uncertainty, lambda r: parse_instance(r, source=inst.source))
+    scenarios, revealed, problems = expand(base, inst.uncertainty, lambda r: parse_instance(r, source=inst.source))
     if problems:
         raise InstanceError(problems, inst.source)
-    tree = tree_of(inst, base, inst.uncertainty, scenarios)
+    tree = tree_of(inst, base, inst.uncertainty, scenarios, revealed)
     object.__setattr__(inst, "_scenario_tree", tree)
     return tree

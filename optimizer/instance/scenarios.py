@@ -37,11 +37,14 @@ from .tree import Scenario
 _CHIP_ATTRS = {"utilization.train": "util_train", "utilization.infer": "util_infer"}
 
 
-def expand(base, uncertainty: Uncertainty, parse: Callable[[dict], Any]) -> tuple[tuple[Scenario, ...], list]:
-    """The scenarios of ``base`` under ``uncertainty``, or the problems found (``parse`` validates a raw v1
-    mapping into an Instance)."""
+def expand(base, uncertainty: Uncertainty,
+           parse: Callable[[dict], Any]) -> tuple[tuple[Scenario, ...], dict[str, Any], list]:
+    """The scenarios of ``base`` under ``uncertainty``, the revealed data of every node (the instance with
+    the changes of the node's own branches only: what is known once those stages are revealed), or the
+    problems found (``parse`` validates a raw v1 mapping into an Instance)."""
     problems: dict[tuple[str, str], None] = {}  # ordered and without repeats
     nodes = [((), 1.0, base)]
+    revealed = {"": base}
     n = len(uncertainty.stages)
     for i, stage in enumerate(uncertainty.stages):
         rule3: dict[tuple[str, str], list[str]] = {}
@@ -54,6 +57,7 @@ def expand(base, uncertainty: Uncertainty, parse: Callable[[dict], Any]) -> tupl
                                "/".join(ids), _label(ids + (branch.id,), n))
                 if child is not None:
                     children.append((ids + (branch.id,), p * branch.probability, child))
+                    revealed["/".join(ids + (branch.id,))] = child
         for (path, message), parents in rule3.items():
             if i and len(parents) < len(nodes):
                 message += f" (after {', '.join(parents)})"
@@ -64,8 +68,8 @@ def expand(base, uncertainty: Uncertainty, parse: Callable[[dict], Any]) -> tupl
             problems[("uncertainty", f"{kind} {shown}: {message}")] = None
         nodes = children
     if problems:
-        return (), [Problem(path, message) for path, message in problems]
-    return tuple(Scenario("/".join(ids), ids, p, inst) for ids, p, inst in nodes), []
+        return (), {}, [Problem(path, message) for path, message in problems]
+    return tuple(Scenario("/".join(ids), ids, p, inst) for ids, p, inst in nodes), revealed, []
 
 
 def _label(ids: tuple[str, ...], stages: int) -> str:

@@ -56,8 +56,9 @@ class ScenarioTree:
     """
 
     def __init__(self, instance, base, stages: Sequence[Stage], scenarios: Sequence[Scenario],
-                 cvar_alpha: float = 0.0, risk_weight: float = 0.0):
+                 cvar_alpha: float = 0.0, risk_weight: float = 0.0, revealed: dict | None = None):
         self.instance = instance
+        self._revealed = dict(revealed or {"": base})
         self.base = base
         self.stages = tuple(stages)
         self.scenarios = tuple(scenarios)
@@ -153,6 +154,11 @@ class ScenarioTree:
         """The data of ``node`` (the instance of the first scenario through it)."""
         return self._data[node]
 
+    def revealed(self, node: str):
+        """What is known at ``node``: the base data with the changes of the node's own branches only (the
+        stages revealed by then), as a v1 instance.  A leaf's is its scenario's instance."""
+        return self._revealed[node]
+
     def instances_through(self, node: str) -> list:
         """The instances of the scenarios through ``node``."""
         return [self._by_id[s].instance for s in self.through[node]]
@@ -226,17 +232,24 @@ class ScenarioTree:
             branches = {b: {**(branches[b] or {}), "probability": 1.0}}
             raw["uncertainty"]["stages"][i]["branches"] = branches
         sub = dataclasses.replace(self.instance, uncertainty=unc, raw=_freeze(raw))
-        tree = ScenarioTree(sub, self.base, stages, scenarios, self.cvar_alpha, self.risk_weight)
+        def on_path(v: str) -> bool:  # an ancestor of the history, or a node below it
+            parts = tuple(v.split("/")) if v else ()
+            k = min(len(parts), len(history))
+            return parts[:k] == history[:k]
+
+        revealed = {v: x for v, x in self._revealed.items() if on_path(v)}
+        tree = ScenarioTree(sub, self.base, stages, scenarios, self.cvar_alpha, self.risk_weight, revealed)
         object.__setattr__(sub, "_scenario_tree", tree)
         return tree
 
 
-def tree_of(instance, base, uncertainty: Uncertainty | None, scenarios: Sequence[Scenario]) -> ScenarioTree:
+def tree_of(instance, base, uncertainty: Uncertainty | None, scenarios: Sequence[Scenario],
+            revealed: dict | None = None) -> ScenarioTree:
     """The tree of ``instance``: its scenario tree, or the one-node tree of a v1 instance."""
     if uncertainty is None:
         return ScenarioTree.single(instance)
     return ScenarioTree(instance, base, uncertainty.stages, scenarios, uncertainty.cvar_alpha,
-                        uncertainty.risk_weight)
+                        uncertainty.risk_weight, revealed)
 
 
 def cvar(values: list[float], probabilities: list[float], alpha: float, maximize: bool) -> float:

@@ -249,7 +249,7 @@ class ModelHandle:
         for name, index, value in values:
             var = self.model.component(name)[tuple(index)]
             if self._opt is None:
-                var.fix(value)
+                var.fix(value, skip_validation=True)  # a held past may lie outside today's bounds
             else:
                 c = self.column(var)
                 if c is not None:
