@@ -49,14 +49,21 @@ def objective_unit(inst) -> str:
     return "discounted PFLOP/s-years of training" if inst.objective.kind == "max_training" else "discounted USD"
 
 
+def gap_text(gap: float) -> str:
+    """A relative gap as a percentage, never rounded to a misleading 0.00%."""
+    if gap <= 0:
+        return "0%"
+    return f"{gap:.2%}" if gap >= 5e-5 else "less than 0.01%"
+
+
 def status_sentence(plan) -> str:
     """The plan's status in words, for the first line a reader sees: proven or not, and by how much."""
     s, gap = plan.status, plan.mip_gap
     if s is SolveStatus.OPTIMAL:
-        within = f" within a gap of {gap:.2%}" if not _missing(gap) else ""
+        within = f" within a gap of {gap_text(gap)}" if not _missing(gap) else ""
         return f"Proven optimal{within}: no plan of this instance is better by more than that."
     if s is SolveStatus.FEASIBLE:
-        by = f"by up to {gap:.2%}" if not _missing(gap) else "by an amount the solver could not bound"
+        by = f"by up to {gap_text(gap)}" if not _missing(gap) else "by an amount the solver could not bound"
         return (f"Not proven optimal: this is the best plan found before the solver stopped (a time limit); "
                 f"a better plan may exist, {by}.")
     words = {

@@ -222,7 +222,7 @@ def sweep_page(result: SweepResult) -> Page:
     return Page(f"Sweep: {result.instance or 'capplan'}", status, level,
                 f"{len(df)} scenarios varying {', '.join(result.paths)}", figures,
                 [sections.sweep_curves(df, result.paths, result.kinds, result.mode),
-                 sections.sweep_table(df, result.paths)])
+                 sections.sweep_table(df, result.paths, result.kinds)])
 
 
 def sweep_result(df: pd.DataFrame) -> SweepResult:

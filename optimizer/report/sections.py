@@ -137,7 +137,8 @@ def by_year(plan: Plan) -> Section:
     fac = plan.facilities[keys + ["region", "capacity_mw", "draw_mw"]]
     s.blocks.append(Charts([vega.capacity(fac, years[keys + ["draw_mw", "ceiling_mw"]], sid),
                             vega.spend(plan.spend, inst.budget.total_usd, sid)]))
-    s.blocks.append(Charts([vega.split(plan.split, sid), vega.demand(years, sid)]))
+    demand = years.demand_pflops.abs().sum() > 0
+    s.blocks.append(Charts([vega.split(plan.split, sid)] + ([vega.demand(years, sid)] if demand else [])))
     if plan.stochastic:
         s.blocks += [f'<p data-scenario="{esc(str(x))}">{esc(_year_words(plan, years, str(x)))}</p>'
                      for x in plan.scenarios.scenario]
@@ -289,16 +290,17 @@ def scenarios(plan: Plan, value_lines: list[str]) -> Section:
     prob = dict(zip(sc.scenario.astype(str), sc.probability))
     first = unc.stages[0].year
     cap = plan.facilities.groupby(["scenario", "year"], as_index=False).capacity_mw.sum()
-    spend = plan.spend[["scenario", "year", "cumulative_usd"]].assign(busd=lambda d: d.cumulative_usd / 1e9)
+    div, unit = vega.money_unit(float(plan.spend.cumulative_usd.max()))
+    spend = plan.spend[["scenario", "year", "cumulative_usd"]].assign(busd=lambda d: d.cumulative_usd / div)
     years = list(inst.years)
     ceiling = (pd.DataFrame({"year": years, "limit": [inst.power.ceiling_mw[t] for t in years]})
                if inst.power.ceiling_mw is not None else None)
-    budget = (pd.DataFrame({"year": years, "limit": inst.budget.total_usd / 1e9})
+    budget = (pd.DataFrame({"year": years, "limit": inst.budget.total_usd / div})
               if inst.budget.total_usd else None)
     s.blocks.append(Charts([
         vega.fan(cap, "capacity_mw", prob, first, title="Facility capacity across the scenarios",
                  axis="facility MW", limit=ceiling, limit_label="power ceiling (base)"),
-        vega.fan(spend, "busd", prob, first, title="Cumulative spend across the scenarios", axis="billion USD",
+        vega.fan(spend, "busd", prob, first, title="Cumulative spend across the scenarios", axis=unit,
                  limit=budget, limit_label="total budget (base)", fmt=",.2f"),
     ]))
     cols = ["scenario", "probability", "objective", "wait_and_see_objective", "regret", "total_spend_usd",
@@ -329,14 +331,14 @@ def ranges(table_df: pd.DataFrame, optimal: Plan) -> Section:
                       "numbers; a wide one is a free choice that costs little."))
     words = []
     if len(robust):
-        words.append("Forced: " + ", ".join(robust.aggregate) + ".")
+        words.append("Forced: " + ", ".join(robust["aggregate"]) + ".")
     if len(free):
         words.append("Free to choose: " + "; ".join(
             f"{r.aggregate} from {number(r.min)} to {number(r.max)} {r.unit} (optimal plan {number(r.optimal)})"
             for r in free.itertuples()) + ".")
     unproven = t[t.status != "optimal"]
     if len(unproven):
-        words.append("Not proven (a time limit): " + ", ".join(unproven.aggregate)
+        words.append("Not proven (a time limit): " + ", ".join(unproven["aggregate"])
                      + "; their true ranges lie within the bounds shown.")
     s.blocks.append("<ul class=findings>" + "".join(f"<li>{esc(w)}</li>" for w in words) + "</ul>")
     groups = [("chips", "chips bought"), ("MW", "campus MW started")]
@@ -366,7 +368,8 @@ def sweep_curves(df: pd.DataFrame, paths: list[str], kinds: dict[str, str], mode
                       + (f", {int((~ok).sum())} without ({', '.join(sorted(set(df.status[~ok])))})."
                          if (~ok).any() else ".")))
     metrics = {c: label for c, label in SWEEP_METRICS.items() if c in df and df[c].notna().any()}
-    good = df[ok].copy()
+    good = df[ok]
+    shown = {q: _shown(df[q], kinds.get(q, "value"), q) for q in paths}
     charts = []
     for path in paths:
         d = good.copy()
@@ -376,29 +379,50 @@ def sweep_curves(df: pd.DataFrame, paths: list[str], kinds: dict[str, str], mode
             neutral = {"factor": 1.0, "shift": 0.0}.get(kinds.get(path, "value"))
             if neutral is not None and len(base):
                 d = pd.concat([d, base.assign(**{path: neutral})])
-        other = [q for q in paths if q != path and mode != "one_at_a_time"]
-        color = other[0] if len(other) == 1 else None
-        d = d.dropna(subset=[path]).sort_values(path)
-        if len(d):
-            charts.append(vega.sweep_line(d, path, metrics, color, _path_label(path, kinds.get(path, "value"))))
+        d = d.dropna(subset=[path])
+        if not len(d):
+            continue
+        div, title, _ = shown[path]
+        d = d.assign(x=d[path] / div)
+        other = [q for q in paths if q != path] if mode != "one_at_a_time" else []
+        if len(other) == 1:
+            d = d.assign(c=d[other[0]], c_label=d[other[0]].map(shown[other[0]][2]))
+        charts.append(vega.sweep_line(d.sort_values("x"), metrics, f"By {path}", title,
+                                      shown[other[0]][1] if len(other) == 1 else None))
     for i in range(0, len(charts), 2):
         s.blocks.append(Charts(charts[i:i + 2]))
     if mode != "one_at_a_time" and len(paths) == 2:
-        s.blocks.append(Charts([vega.sweep_heatmap(df, paths[0], paths[1], "objective", "objective")]))
+        row, col = paths
+        d = df.assign(row=df[row], col=df[col], row_label=df[row].map(shown[row][2]),
+                      col_label=df[col].map(shown[col][2]))
+        s.blocks.append(Charts([vega.sweep_heatmap(d, "objective", "objective", shown[row][1], shown[col][1])]))
     return s
 
 
-def _path_label(path: str, kind: str) -> str:
-    return {"factor": f"{path} (factor on the base value)", "shift": f"{path} (shift, years)"}.get(kind, path)
+def _shown(values: pd.Series, kind: str, path: str):
+    """How a varied path's values are shown: (divisor for an axis, axis title, label of one value)."""
+    if kind == "factor":
+        return 1.0, f"{path} (factor on the base value)", lambda v: "base" if pd.isna(v) else f"x{v:g}"
+    if kind == "shift":
+        return 1.0, f"{path} (shift, years)", lambda v: "base" if pd.isna(v) else f"{int(v):+d}y"
+    top = float(values.abs().max()) if values.notna().any() else 0.0
+    if path.endswith("_usd"):
+        div, unit = vega.money_unit(top)
+        return div, f"{path} ({unit})", lambda v: "base" if pd.isna(v) else usd(v)
+    return 1.0, path, lambda v: "base" if pd.isna(v) else f"{v:,.6g}"
 
 
-def sweep_table(df: pd.DataFrame, paths: list[str]) -> Section:
+def sweep_table(df: pd.DataFrame, paths: list[str], kinds: dict[str, str]) -> Section:
     s = Section("sweep-table", "Every scenario of the sweep")
-    cols = ["scenario", "label", *paths, "status", "objective", "mip_gap", "total_spend_usd", "budget_used_share",
+    cols = ["scenario", *paths, "status", "objective", "mip_gap", "total_spend_usd", "budget_used_share",
             "peak_capacity_mw", "training_share", "unmet_pflops_years", "seconds"]
     cols = [c for c in cols if c in df]
-    fmts = {"total_spend_usd": usd, "budget_used_share": share, "training_share": share,
+    fmts = {q: _shown(df[q], kinds.get(q, "value"), q)[2] for q in paths}
+    fmts |= {"total_spend_usd": usd, "budget_used_share": share, "training_share": share,
             "mip_gap": lambda v: "-" if pd.isna(v) else f"{v:.2e}", "seconds": lambda v: number(v, 1),
             "scenario": lambda v: str(int(v)), "objective": lambda v: number(v)}
-    s.blocks.append(table(df[cols], fmts, caption="Scenarios (click a header to sort)"))
+    labels = {"mip_gap": "gap", "total_spend_usd": "spend", "budget_used_share": "budget used",
+              "peak_capacity_mw": "peak MW", "training_share": "training share",
+              "unmet_pflops_years": "unmet PFLOP/s-years"}
+    s.blocks.append(table(df[cols], fmts, labels=labels, caption="Scenarios (click a header to sort)"))
     return s

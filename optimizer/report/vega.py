@@ -41,7 +41,7 @@ def _spec(chart) -> dict:
         "view": {"stroke": None},
         "axis": {"labelFontSize": 12, "titleFontSize": 12, "grid": True, "gridOpacity": 0.35},
         "legend": {"labelFontSize": 12, "titleFontSize": 12, "orient": "bottom", "direction": "horizontal",
-                   "labelLimit": 320, "columns": 4},
+                   "labelLimit": 320, "titleLimit": 480, "columns": 4},
         "title": {"fontSize": 14, "anchor": "start", "subtitleFontSize": 12, "subtitleColor": "#555"},
         "range": {"category": PALETTE},
     })
@@ -66,6 +66,18 @@ def _finish(chart, scenario: str | None, title: str, subtitle: str | list[str] =
 YEAR = alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0))
 
 
+def money_unit(top: float) -> tuple[float, str]:
+    """The divisor and axis title that keep money axes readable: billion, million or plain USD."""
+    for div, unit in ((1e9, "billion USD"), (1e6, "million USD")):
+        if abs(top) >= div:
+            return div, unit
+    return 1.0, "USD"
+
+
+def compute_unit(top: float) -> tuple[float, str]:
+    return (1e3, "thousand PFLOP/s") if abs(top) >= 1e4 else (1.0, "PFLOP/s")
+
+
 def capacity(fac: pd.DataFrame, years: pd.DataFrame, scenario: str | None = None) -> dict:
     """Facility MW by region (stacked bars), total draw, and the power ceiling.
 
@@ -84,7 +96,7 @@ def capacity(fac: pd.DataFrame, years: pd.DataFrame, scenario: str | None = None
         x=YEAR, y=alt.Y("mw:Q"),
         color=alt.Color("line:N", title=None, scale=alt.Scale(domain=["total draw", "power ceiling"],
                                                               range=["#222222", LIMIT]),
-                        legend=alt.Legend(orient="top-left", direction="vertical", fillColor="white")),
+                        legend=alt.Legend(orient="top", direction="horizontal")),
         strokeDash=alt.StrokeDash("line:N", legend=None, scale=alt.Scale(domain=["total draw", "power ceiling"],
                                                                          range=[[1, 0], [6, 4]])),
         tooltip=[alt.Tooltip("year:O"), alt.Tooltip("line:N", title="series"),
@@ -102,24 +114,25 @@ def spend(spend_table: pd.DataFrame, budget_usd: float | None, scenario: str | N
     """Spend per year by component (stacked bars, $B) and the cumulative spend against the total budget."""
     keys = ["scenario", "year"] if scenario is not None else ["year"]
     long = spend_table.melt(id_vars=keys, value_vars=list(SPEND_PARTS), var_name="part", value_name="usd")
+    div, unit = money_unit(float(spend_table.cumulative_usd.max()))
     long["rank"] = long.part.map({k: i for i, k in enumerate(SPEND_PARTS)})
     long["part"] = long.part.map(SPEND_PARTS)
-    long["busd"] = long.usd / 1e9
+    long["busd"] = long.usd / div
     bars = _base(long, scenario).mark_bar().encode(
-        x=YEAR, y=alt.Y("sum(busd):Q", title="billion USD"),
+        x=YEAR, y=alt.Y("sum(busd):Q", title=unit),
         color=alt.Color("part:N", title="spend per year", sort=list(SPEND_PARTS.values())),
         order=alt.Order("rank:Q"),
         tooltip=[alt.Tooltip("year:O"), alt.Tooltip("part:N", title="component"),
-                 alt.Tooltip("busd:Q", title="$B", format=",.2f")])
-    cum = spend_table[keys + ["cumulative_usd"]].assign(busd=lambda d: d.cumulative_usd / 1e9, line="cumulative")
+                 alt.Tooltip("busd:Q", title=unit, format=",.2f")])
+    cum = spend_table[keys + ["cumulative_usd"]].assign(busd=lambda d: d.cumulative_usd / div, line="cumulative")
     line = _base(cum, scenario).mark_line(point=True, color="#222222").encode(
-        x=YEAR, y="busd:Q", tooltip=[alt.Tooltip("year:O"), alt.Tooltip("busd:Q", title="cumulative $B",
+        x=YEAR, y="busd:Q", tooltip=[alt.Tooltip("year:O"), alt.Tooltip("busd:Q", title=f"cumulative, {unit}",
                                                                           format=",.2f")])
     layers = [bars, line]
     if budget_usd:
-        rule = alt.Chart(pd.DataFrame({"busd": [budget_usd / 1e9], "what": ["total budget"]})).mark_rule(
+        rule = alt.Chart(pd.DataFrame({"busd": [budget_usd / div], "what": ["total budget"]})).mark_rule(
             color=LIMIT, strokeDash=[6, 4], size=2).encode(
-            y="busd:Q", tooltip=[alt.Tooltip("what:N", title=" "), alt.Tooltip("busd:Q", title="$B", format=",.2f")])
+            y="busd:Q", tooltip=[alt.Tooltip("what:N", title=" "), alt.Tooltip("busd:Q", title=unit, format=",.2f")])
         layers.append(rule)
     subtitle = "bars: spend per year; line: cumulative" + ("; dashed: the total budget" if budget_usd else "")
     return _finish(alt.layer(*layers), scenario, "Spend against the budget", subtitle)
@@ -132,9 +145,10 @@ def split(split_table: pd.DataFrame, scenario: str | None = None) -> dict:
                             var_name="use", value_name="pflops")
     long["rank"] = long.use.map({"train_pflops": 0, "infer_pflops": 1})
     long["use"] = long.use.map({"train_pflops": "training", "infer_pflops": "inference"})
-    long["kpflops"] = long.pflops / 1e3
+    div, unit = compute_unit(float(split_table.train_pflops.max() + split_table.infer_pflops.max()))
+    long["kpflops"] = long.pflops / div
     chart = _base(long, scenario).mark_bar().encode(
-        x=YEAR, y=alt.Y("sum(kpflops):Q", title="thousand PFLOP/s"),
+        x=YEAR, y=alt.Y("sum(kpflops):Q", title=unit),
         color=alt.Color("use:N", title=None, sort=["training", "inference"],
                         scale=alt.Scale(domain=["training", "inference"], range=[PALETTE[0], PALETTE[1]])),
         order=alt.Order("rank:Q"),
@@ -151,9 +165,10 @@ def demand(years: pd.DataFrame, scenario: str | None = None) -> dict:
                       var_name="part", value_name="pflops")
     long["rank"] = long.part.map({"served_pflops": 0, "unmet_pflops": 1})
     long["part"] = long.part.map({"served_pflops": "served", "unmet_pflops": "unmet"})
-    long["kpflops"] = long.pflops / 1e3
+    div, unit = compute_unit(float(years.demand_pflops.max()))
+    long["kpflops"] = long.pflops / div
     chart = _base(long, scenario).mark_bar().encode(
-        x=YEAR, y=alt.Y("sum(kpflops):Q", title="thousand PFLOP/s"),
+        x=YEAR, y=alt.Y("sum(kpflops):Q", title=unit),
         color=alt.Color("part:N", title=None, scale=alt.Scale(domain=["served", "unmet"],
                                                               range=[PALETTE[4], LIMIT])),
         order=alt.Order("rank:Q"),
@@ -251,7 +266,7 @@ def marginals(b: pd.DataFrame) -> dict:
 def ranges(t: pd.DataFrame, unit: str, label: str) -> dict:
     """Near-optimal ranges of one unit's aggregates: a bar from min to max (green: robust), the optimum marked,
     the bounds of an unproven range as ticks."""
-    d = t[t["unit"] == unit].assign(name=lambda x: x.aggregate.str.split(".", n=1).str[1],
+    d = t[t["unit"] == unit].assign(name=lambda x: x["aggregate"].str.split(".", n=1).str[1],
                                     kind=lambda x: np.where(x.robust, "robust (range within 5%)",
                                                             "free to choose"))
     y = alt.Y("name:N", sort=None, title=None)
@@ -261,6 +276,8 @@ def ranges(t: pd.DataFrame, unit: str, label: str) -> dict:
                                                             range=[PALETTE[2], PALETTE[1]]))
     layers = [alt.Chart(d).mark_bar(height=14, opacity=0.85).encode(y=y, x=alt.X("min:Q", title=label),
                                                                      x2="max:Q", color=color, tooltip=tip),
+              alt.Chart(d).mark_tick(thickness=3, size=18).encode(y=y, x="min:Q", color=color, tooltip=tip),
+              alt.Chart(d).mark_tick(thickness=3, size=18).encode(y=y, x="max:Q", color=color, tooltip=tip),
               alt.Chart(d).mark_point(shape="diamond", filled=True, size=90, color="#222222").encode(
                   y=y, x="optimal:Q", tooltip=tip)]
     unproven = d[d.status != "optimal"]
@@ -275,38 +292,45 @@ def ranges(t: pd.DataFrame, unit: str, label: str) -> dict:
                         "diamond: the optimal plan")))
 
 
-def sweep_line(df: pd.DataFrame, path: str, metrics: dict[str, str], color: str | None, xlabel: str) -> dict:
-    """A KPI against one varied path (a metric selector under the chart); ``color``: another varied path."""
-    keep = [path] + ([color] if color else []) + ["status", "label"] + list(metrics)
+def sweep_line(df: pd.DataFrame, metrics: dict[str, str], title: str, xlabel: str,
+               color_title: str | None = None) -> dict:
+    """A KPI against one varied path, with a KPI selector under the chart.
+
+    ``df`` has ``x`` (the path's value, scaled for its axis), ``label`` and
+    ``status`` of each scenario, the metric columns and, to draw a line per
+    value of a second path, ``c`` (its value) and ``c_label``.
+    """
+    color = "c" in df
+    keep = ["x", "label", "status"] + (["c", "c_label"] if color else []) + list(metrics)
     long = df[keep].melt(id_vars=[c for c in keep if c not in metrics], var_name="metric", value_name="value")
     long["metric"] = long.metric.map(metrics)
     pick = alt.param(name="metric", value=next(iter(metrics.values())),
                      bind=alt.binding_select(options=list(metrics.values()), name="KPI "))
-    enc = dict(x=alt.X(f"{_field(path)}:Q", title=xlabel, scale=alt.Scale(zero=False)),
+    enc = dict(x=alt.X("x:Q", title=xlabel, scale=alt.Scale(zero=False)),
                y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
                tooltip=[alt.Tooltip("label:N", title="scenario"), alt.Tooltip("status:N"),
                         alt.Tooltip("metric:N"), alt.Tooltip("value:Q", format=",.4g")])
     if color:
-        enc["color"] = alt.Color(f"{_field(color)}:O", title=color)
+        order = list(dict.fromkeys(long.sort_values("c").c_label))
+        enc["color"] = alt.Color("c_label:N", title=color_title, sort=order,
+                                 scale=alt.Scale(scheme="viridis") if len(order) > 2 else alt.Undefined)
     chart = alt.Chart(long).transform_filter("datum.metric == metric").mark_line(point=True).encode(**enc)
     return _spec(chart.add_params(pick).properties(width="container", height=HEIGHT,
-                                                   title=alt.Title(f"By {path}",
-                                                                   subtitle="choose the KPI below the chart")))
+                                                   title=alt.Title(title, subtitle="choose the KPI below the chart")))
 
 
-def _field(name: str) -> str:
-    """A column name as a Vega-Lite field: dots in dotted instance paths escaped."""
-    return name.replace(".", "\\.")
-
-
-def sweep_heatmap(df: pd.DataFrame, row: str, col: str, metric: str, label: str) -> dict:
-    """A KPI over the grid of two varied paths (blank where a scenario has no plan)."""
+def sweep_heatmap(df: pd.DataFrame, metric: str, label: str, row_title: str, col_title: str) -> dict:
+    """A KPI over the grid of two varied paths (blank where a scenario has no plan); ``df`` has ``row`` and
+    ``col`` (numbers, for the order), ``row_label`` and ``col_label``."""
     d = df.assign(value=df[metric].where(df.status.isin(["optimal", "feasible"])))
+    cols = list(dict.fromkeys(d.sort_values("col").col_label))
+    rows = list(dict.fromkeys(d.sort_values("row", ascending=False).row_label))
     chart = alt.Chart(d).mark_rect().encode(
-        x=alt.X(f"{_field(col)}:O", title=col, axis=alt.Axis(labelAngle=0)),
-        y=alt.Y(f"{_field(row)}:O", title=row, sort="descending"),
-        color=alt.Color("value:Q", title=label, scale=alt.Scale(scheme="viridis")),
+        x=alt.X("col_label:O", title=col_title, sort=cols, axis=alt.Axis(labelAngle=0, grid=False)),
+        y=alt.Y("row_label:O", title=row_title, sort=rows, axis=alt.Axis(grid=False)),
+        color=alt.Color("value:Q", title=label, scale=alt.Scale(scheme="viridis"),
+                        legend=alt.Legend(orient="right", direction="vertical", gradientLength=180)),
         tooltip=[alt.Tooltip("label:N", title="scenario"), alt.Tooltip("status:N"),
                  alt.Tooltip("value:Q", title=label, format=",.4g")])
     return _spec(chart.properties(width="container", height=HEIGHT,
-                                  title=alt.Title(f"{label} over the grid", subtitle=f"{row} by {col}")))
+                                  title=alt.Title(f"{label} over the grid", subtitle=f"{row_title} by {col_title}")))
