@@ -301,8 +301,8 @@ def read_plan(directory: str | os.PathLike) -> Plan:
     if stochastic and len(plan.scenarios):
         plan.extra["scenario_objective"] = dict(zip(plan.scenarios.scenario, plan.scenarios.objective))
     if (d / MARGINALS).is_file():
-        plan._marginals = pd.read_csv(d / MARGINALS)
-        plan._marginals["binding"] = plan._marginals.binding.astype(bool)
+        m = pd.read_csv(d / MARGINALS)
+        plan._marginals = m.assign(where=m["where"].fillna("").astype(str), binding=m.binding.astype(bool))
     plan.summary = plan._summary()
     return plan
 
