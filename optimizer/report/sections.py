@@ -237,7 +237,8 @@ def binding(plan: Plan, marginals: pd.DataFrame | None) -> Section:
     shown = b.assign(year=b.year.map(lambda y: "" if pd.isna(y) else str(int(y))),
                      constraint=b.family.map(lambda f: FAMILY_WORDS.get(f, f)))
     s.blocks.append(table(shown[["constraint", "year", "where", "marginal", "unit"]],
-                          {"marginal": lambda v: f"{v:,.4g}"}, caption="Binding constraints, largest value first"))
+                          {"marginal": lambda v: f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.4g}"},
+                          caption="Binding constraints, largest value first"))
     return s
 
 
