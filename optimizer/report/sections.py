@@ -259,6 +259,10 @@ def _label(r) -> str:
 def _marginal_words(inst, r) -> str:
     year = "" if pd.isna(r.year) else f" in {int(r.year)}"
     where = r.where if isinstance(r.where, str) else ""
+    if getattr(inst, "uncertainty", None) is not None and r.family not in ("budget",) and where:
+        *place, node = where.split(",")  # a tree's rows end with their node: the root is decided now
+        year += " (decided now)" if node == "root" else f" (scenario branch {node})"
+        where = ",".join(place)
     effect = _effect(inst, r.marginal)
     if r.family == "budget":
         return f"$1B more total budget{f' (scenario {where})' if where else ''} {effect}."

@@ -253,7 +253,7 @@ def marginals(b: pd.DataFrame) -> dict:
     """The binding constraints' marginal values (horizontal bars), largest first; ``b`` has label, marginal,
     family, unit."""
     chart = alt.Chart(b).mark_bar().encode(
-        y=alt.Y("label:N", sort=None, title=None),
+        y=alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=420)),
         x=alt.X("marginal:Q", title="objective change per unit of the limit"),
         color=alt.Color("family:N", title="constraint"),
         tooltip=[alt.Tooltip("label:N", title="constraint"), alt.Tooltip("marginal:Q", format=",.4g"),
