@@ -92,6 +92,16 @@ class Alternatives:
             written += plan.write(out / f"{name}-{sense}", formats)
         return written
 
+    def __repr__(self) -> str:
+        robust = int(self.table.robust.sum()) if len(self.table) else 0
+        return (f"<Alternatives of {self.optimal.instance.name} within {self.slack:g}: {len(self.table)} aggregates, "
+                f"{robust} robust, {len(self.plans)} extreme plans>")
+
+    def _repr_html_(self) -> str:
+        from ..report.html import ranges_html
+
+        return ranges_html(self)
+
 
 def alternatives(
     instance: Instance,

@@ -12,7 +12,7 @@ Exit codes (also in ``capplan --help`` and the README):
   7  no plan found before the time limit
 """
 
-from . import alternatives, schema, solve, sweep  # noqa: F401  (each command module registers its commands on `app`)
+from . import alternatives, report, schema, solve, sweep  # noqa: F401  (each command module registers its commands on `app`)
 from .app import Exit, app, main
 
 __all__ = ["Exit", "app", "main"]

@@ -166,6 +166,7 @@ def solve(
         if client is not None:
             client.close()
     if out_dir is not None and plan.status.has_plan:
+        plan.marginals  # noqa: B018  (taken now, from the model as solved: the directory keeps marginals.csv)
         plan.write(out_dir, formats)
     if as_json:
         sys.stdout.write(json.dumps(plan.to_dict(), indent=1, default=str) + "\n")

@@ -30,6 +30,7 @@ from .tables import (
 
 FORMATS = ("csv", "parquet", "xlsx", "json")
 INSTANCE_COPY = "instance.yaml"
+MARGINALS = "marginals.csv"
 
 
 @dataclass
@@ -96,7 +97,7 @@ class Plan:
         per +100 MW, per +1 unit, per +1 PFLOP/s).  Local prices of the
         fixed-integer LP, not of the MIP: moving a limit far enough changes the
         integer decisions (see :func:`optimizer.solver.duals.fixed_lp_marginals`).
-        Empty for a plan read back from disk.
+        A plan read back from disk has those its directory stored (``marginals.csv``), else none.
         """
         from ..solver.duals import MARGINAL_COLUMNS, fixed_lp_marginals
 
@@ -215,7 +216,8 @@ class Plan:
         xlsx gives one workbook ``plan.xlsx`` with a sheet per table.  Always
         writes ``summary.json`` and ``instance.yaml`` (a copy of the instance
         with its hash), so a plan directory can be read back with
-        :func:`read_plan`.  Each file
+        :func:`read_plan`, and ``marginals.csv`` when :attr:`marginals` have
+        been computed.  Each file
         is written to a temporary name in the same directory and renamed, so an
         interrupted write never leaves a partial file.
         """
@@ -235,6 +237,9 @@ class Plan:
                          lambda p: Path(p).write_text(header + yaml.safe_dump(
                              plain(self.instance.raw), sort_keys=False))),
         ]
+        marginals = getattr(self, "_marginals", None)  # only when computed, while the model was as solved
+        if marginals is not None and len(marginals):
+            written.append(atomic_write(out / MARGINALS, lambda p: marginals.to_csv(p, index=False)))
         tables = self.tables()
         for fmt in formats:
             if fmt == "xlsx":
@@ -262,6 +267,12 @@ class Plan:
         doc["tables"] = {n: json.loads(df.to_json(orient="records")) for n, df in self.tables().items()
                          if n != "summary"}
         return doc
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the status in words, the key figures and the main table."""
+        from .display import plan_html
+
+        return plan_html(self)
 
 
 
@@ -313,6 +324,9 @@ def read_plan(directory: str | os.PathLike) -> Plan:
         commitment = CommitmentSummary(num("commitment_cost"), int(s["committed_through"]))
     plan = Plan(inst, result, **main, summary=None, **tables, parts=parts, tree_summary=tree_summary,
                 commitment=commitment)
+    if (d / MARGINALS).is_file():
+        m = pd.read_csv(d / MARGINALS)
+        plan._marginals = m.assign(where=m["where"].fillna("").astype(str), binding=m.binding.astype(bool))
     plan.summary = plan._summary()
     return plan
 
