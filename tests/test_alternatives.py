@@ -109,3 +109,16 @@ def test_cli_writes_table_chart_and_plan_directories(tmp_path):
     assert result.exit_code == 0 and "headline" in result.output
     assert runner.invoke(app, ["alternatives", str(TINY), "--aggregate", "chips.q"]).exit_code == Exit.USAGE
     assert not math.isnan(float(low.summary.iloc[0]["objective"]))
+
+
+def test_the_optimal_plan_keeps_its_prices_after_the_ranges():
+    """The range solves change the model the optimal plan was solved on (a row added, other objectives):
+    the optimal plan's marginal values are taken before, and its model is let go after."""
+    import pandas as pd
+
+    inst = load_instance(TINY)
+    fresh = solve_model(inst).marginals
+    best = solve_model(inst)
+    res = alternatives(inst, slack=0.05, optimal=best)
+    pd.testing.assert_frame_equal(res.optimal.marginals, fresh)
+    assert res.optimal.result.handle is None

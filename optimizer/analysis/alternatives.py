@@ -20,6 +20,8 @@ objective changes between the solves, each started from the optimal plan.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 import time
@@ -83,10 +85,15 @@ class Alternatives:
     seconds: float = 0.0
 
     def write(self, directory: str | os.PathLike, formats: Sequence[str] = ("csv",)) -> list[Path]:
-        """``alternatives.csv``, the optimal plan (``optimal/``) and each extreme plan (``chips.trn3-min/``, ...)."""
+        """``alternatives.csv``, ``alternatives.json`` (the slack, the threshold and the optimum), the optimal plan
+        (``optimal/``) and each extreme plan (``chips.trn3-min/``, ...)."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        written = [atomic_write(out / "alternatives.csv", lambda p: self.table.to_csv(p, index=False))]
+        meta = {"slack": self.slack, "threshold": self.table.attrs.get("threshold"),
+                "objective": self.table.attrs.get("objective"), "seconds": self.seconds}
+        written = [atomic_write(out / "alternatives.csv", lambda p: self.table.to_csv(p, index=False)),
+                   atomic_write(out / "alternatives.json", lambda p: Path(p).write_text(json.dumps(meta, indent=1)
+                                                                                     + "\n"))]
         written += self.optimal.write(out / "optimal", formats)
         for (name, sense), plan in self.plans.items():
             written += plan.write(out / f"{name}-{sense}", formats)
@@ -142,6 +149,7 @@ def alternatives(
     handle = optimal.result.handle
     model = handle.model
     start = handle.values()
+    _ = optimal.marginals  # the optimal plan's prices, taken before the range solves change its model
     base_values = {name: sum(c * (v.value or 0.0) for v, c in _terms(model, name)) for name in names}
     threshold = _threshold(instance, optimal.objective, slack)
     payload = {"instance": instance, "objective": optimal.objective,
@@ -155,6 +163,8 @@ def alternatives(
             results[item] = ranger.solve(*item)
             if on_step:
                 on_step(f"{i} of {len(items)} range solves done ({item[0]} {item[1]})")
+        # the handle now holds the near-optimal row: the optimal plan keeps its tables and prices, not the model
+        optimal.result = dataclasses.replace(optimal.result, handle=None)
     else:
         with Runner(min(n, len(items)), client) as runner:
             shared = runner.share(payload)

@@ -77,6 +77,8 @@ def read_alternatives(path: Path) -> RangesResult:
                           "capplan alternatives FILE --out DIR")
     t = pd.read_csv(path / "alternatives.csv")
     t["robust"] = t.robust.astype(str).str.lower().isin(["true", "1", "yes"])
+    if (path / "alternatives.json").is_file():  # the slack of the run (written since the page existed)
+        t.attrs.update(json.loads((path / "alternatives.json").read_text()))
     return RangesResult(t, read_plan(path / "optimal"))
 
 
