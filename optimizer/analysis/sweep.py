@@ -40,6 +40,7 @@ import pandas as pd
 from ..errors import InstanceError
 from ..instance import Instance, parse_instance, plain
 from ..instance.changes import (
+    _MISSING,
     ChangeError,
     Factor,
     Shift,
@@ -104,6 +105,60 @@ def scenarios(base: Instance, vary: Mapping[str, Sequence[Value]], mode: str = "
         ident = json.dumps([base.hash, [[p, value_label(v)] for p, v in combo]])
         out.append(Scenario(i, combo, hashlib.sha256(ident.encode()).hexdigest()[:16]))
     return out
+
+
+def check_vary(base: Instance, vary: Mapping[str, Sequence[Value]]) -> None:
+    """Check every path and value of a sweep before anything is solved; :class:`SweepError` lists each problem.
+
+    A path must name an existing chip or region (``chips.trn9.price_usd`` is
+    "no chip trn9", with the instance's chips), and each value must give a
+    valid instance on its own: a factor needs a number at the path, a shift a
+    year, a value the type and range the instance format wants.  (A
+    combination of values that is invalid only together is still a row with
+    status ``invalid``.)
+    """
+    problems: list[str] = []
+    for path, values in vary.items():
+        missing = _missing_id(base.raw, path) or _unknown_key(base, path)
+        if missing:
+            problems.append(f"{path}: {missing}")
+            continue
+        for v in dict.fromkeys(values):  # each distinct value once
+            try:
+                base.with_changes(concrete_changes(base, {path: v}))
+            except SweepError as exc:
+                problems.append(f"{path}={value_label(v)}: {str(exc).removeprefix(path + ': ')}")
+            except InstanceError as exc:
+                problems.append(f"{path}={value_label(v)}: " + "; ".join(str(p) for p in exc.problems))
+    if problems:
+        raise SweepError("\n".join(problems))
+
+
+_COLLECTIONS = {"chips": "chip", "regions": "region"}
+
+
+def _unknown_key(base: Instance, path: str) -> str | None:
+    """The format's own word (``budgt: unknown key; did you mean 'budget'?``) for a path it does not have."""
+    if _get(base.raw, path) is not _MISSING:
+        return None
+    try:
+        base.with_changes({path: 0})
+    except InstanceError as exc:
+        unknown = [str(p) for p in exc.problems if "unknown key" in p.message]
+        return "; ".join(unknown) or None
+    return None
+
+
+def _missing_id(raw: Mapping, path: str) -> str | None:
+    """``no chip 'trn9' (the instance's chips: trn2, trn3, trn4)`` when ``path`` names an id the instance lacks."""
+    head, _, rest = path.partition(".")
+    if head not in _COLLECTIONS or not rest:
+        return None
+    ids = list(raw.get(head) or {})
+    if any(rest == i or rest.startswith(i + ".") for i in ids):
+        return None
+    what = _COLLECTIONS[head]
+    return f"no {what} '{rest.split('.')[0]}' (the instance's {head}: {', '.join(ids) or 'none'})"
 
 
 # --------------------------------------------------------------------------- one worker
