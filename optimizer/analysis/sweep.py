@@ -359,7 +359,10 @@ def sweep(
     may hold HiGHS threads is unsafe), so a script calling ``sweep`` with
     more than one worker guards the call with ``if __name__ == "__main__":``.
     ``client``: a ``dask.distributed.Client``, whose workers
-    solve instead.  ``store``: a directory (or ``.sqlite`` file) where each
+    solve instead.  ``time_limit`` and ``mip_gap`` apply to each scenario;
+    ``in_place`` updates each worker's model rather than rebuilding it when a
+    scenario allows it; ``progress`` is called with a :class:`SweepProgress`
+    (done, failed, total, elapsed) as each scenario finishes.  ``store``: a directory (or ``.sqlite`` file) where each
     finished scenario is committed; with ``resume`` the ones already there are
     not solved again.  A scenario that is invalid, infeasible or fails is a
     row with that status.
@@ -526,14 +529,15 @@ def _kind(values: Sequence[Value]) -> str:
 
 def marginal(instance: Instance, param: str, step: float, *, time_limit: float | None = None,
              mip_gap: float = 1e-4) -> pd.DataFrame:
-    """What moving ``param`` by ``step`` (every year of a series) buys, by re-solving the MIP.
+    """What moving ``param`` of ``instance`` by ``step`` (every year of a series) buys, by re-solving the MIP.
 
     LP duals of a MIP are not prices; this re-solves with the parameter moved
     up and down by the step and reports the change of the objective.  Rows:
     ``base``, ``up`` and ``down``, with the change of the parameter, the
     objective, ``delta`` (objective minus the base's) and ``slope`` (delta
     per unit of the parameter).  Both directions are given since a MIP's
-    value is neither linear nor smooth.
+    value is neither linear nor smooth.  ``time_limit`` and ``mip_gap`` apply
+    to each of the three solves.
     """
     if not step or not math.isfinite(step):
         raise SweepError(f"--step must be a nonzero number, got {step!r}")

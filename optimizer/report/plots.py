@@ -37,17 +37,17 @@ class UnitFormatter(Formatter):
 
     def __init__(self, scale: Scale):
         self.scale = scale
-        self.locs: list[float] = []
+        self._ticks: list[float] = []
 
     def set_locs(self, locs) -> None:
-        self.locs = list(locs)
+        self._ticks = list(locs)
 
     def format_ticks(self, values) -> list[str]:
         self.set_locs(values)
         return tick_text(values, self.scale)
 
     def __call__(self, x, pos=None) -> str:
-        labels = tick_text([*self.locs, x], self.scale) if self.locs else tick_text([x], self.scale)
+        labels = tick_text([*self._ticks, x], self.scale) if self._ticks else tick_text([x], self.scale)
         return labels[-1]
 
 
