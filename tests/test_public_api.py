@@ -130,9 +130,9 @@ def test_kpis_are_scalars_by_attribute_and_key():
     assert k.budget_used_share is None  # no total budget: a field without a value
     assert dict(k)["instance"] == "tiny-min-cost" and len(k) == len(plan.summary.columns)
     with pytest.raises(AttributeError, match="'commitment_cost' is not a summary field of this plan"):
-        k.commitment_cost
+        _ = k.commitment_cost
     with pytest.raises(KeyError, match="evpi"):
-        k["evpi"]
+        _ = k["evpi"]
     with pytest.raises(AttributeError, match="read-only"):
         k.objective = 1.0
 
