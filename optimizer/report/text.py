@@ -313,20 +313,34 @@ def _unmet_causes(plan: Plan, years: list[int]) -> list[str]:
 
     unmet_regions = plan.compute[plan.compute.unmet_pflops > tol]
     for t in years:
-        ceiling = inst.power.ceiling_mw
-        if ceiling is not None and cap.get(t, 0.0) >= ceiling[t] * (1 - tol):
-            add("the power ceiling is reached (power.ceiling_mw)", t)
-        at_max = []
+        at_max, closed, waiting, full = [], [], [], False
         for d in unmet_regions[unmet_regions.year == t].region:
             for src in inst.sources(d):
                 row = fac[(fac.year == t) & (fac.region == src)]
                 region = inst.regions.get(src)
-                if region is None or region.max_mw is None or not len(row) or src in at_max:
+                if region is None or not len(row) or src in at_max + closed + waiting:
                     continue
-                if float(row.capacity_mw.iloc[0]) >= region.max_mw[t] * (1 - tol):
+                capacity, draw = float(row.capacity_mw.iloc[0]), float(row.draw_mw.iloc[0])
+                if draw < capacity * (1 - 1e-3):  # room left: not what stops it
+                    continue
+                full = True
+                if region.max_mw is not None and region.max_mw[t] == 0:
+                    closed.append(src)
+                elif region.max_mw is not None and capacity >= region.max_mw[t] * (1 - tol):
                     at_max.append(src)
+                elif region.build_lead_years > 0 and t < inst.start + region.build_lead_years:
+                    waiting.append(src)
+        ceiling = inst.power.ceiling_mw
+        if full and ceiling is not None and cap.get(t, 0.0) >= ceiling[t] * (1 - tol):
+            add("the power ceiling is reached (power.ceiling_mw)", t)
         if at_max:
-            add(" and ".join(at_max) + (" is" if len(at_max) == 1 else " are") + " at max_mw (regions.R.max_mw)", t)
+            add(" and ".join(at_max) + (" is" if len(at_max) == 1 else " are") + " full at max_mw (regions.R.max_mw)",
+                t)
+        if closed:
+            add(" and ".join(closed) + " may have no capacity yet (regions.R.max_mw is 0)", t)
+        if waiting:
+            add(" and ".join(waiting) + (" is" if len(waiting) == 1 else " are") + " full and no block started in "
+                "the horizon is online yet (regions.R.build_lead_years)", t)
         annual = inst.budget.annual_max_usd
         if annual is not None and spend.get(t, 0.0) >= annual[t] * (1 - 1e-4):
             add("the annual budget is spent (budget.annual_max_usd)", t)
