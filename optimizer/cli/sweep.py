@@ -130,7 +130,7 @@ def sweep(
         raise CommandError(f"--out {out_dir}: holds an earlier sweep ({store})",
                            hints=["pass --resume to continue that sweep, or --force to start afresh, or choose "
                                   "another --out"])
-    output_dir(out_dir, force=force, own=(STORE_NAME,) if resume else ())
+    output_dir(out_dir, force=force or (resume and store.exists()))  # --resume: the sweep's own directory
     if force and store.exists():
         store.unlink()
     client = dask_client(scheduler)
