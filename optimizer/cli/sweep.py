@@ -173,18 +173,20 @@ def _print_sweep(df, paths: list[str], metric: str) -> None:
     cols.append("seconds")
     kinds = df.attrs.get("kinds", {})
     shown = df[cols].copy()
+    given = [dict(part.partition("=")[::2] for part in str(label).split(", ")) if label != "base" else {}
+             for label in df.label]  # the values as given (text values have no number in the table)
     for p in paths:
-        shown[p] = [_varied(kinds.get(p, "value"), v) for v in df[p]]
+        shown[p] = [_varied(kinds.get(p, "value"), v, g.get(p)) for v, g in zip(df[p], given)]
     headers = {**SWEEP_HEADERS, **{p: p.replace(".", ".\n", 1) if len(p) > 16 else p for p in paths}}
     formats = {c: (lambda v, c=c: _cell(c, v)) for c in cols if c not in paths and c != "status"}
     unit = df.attrs.get("objective_unit", "objective units")
     show(_table(shown, f"sweep of {df.attrs.get('instance', '')}: {len(df)} scenarios", headers=headers,
-                formats=formats, keys=(), legend=f"objective in {unit}; gap: relative MIP gap; s: seconds"))
+                formats=formats, keys=tuple(paths), legend=f"objective in {unit}; gap: relative MIP gap; s: seconds"))
 
 
-def _varied(kind: str, v) -> str:
+def _varied(kind: str, v, given: str | None = None) -> str:
     if isinstance(v, float) and math.isnan(v):
-        return "base"
+        return given if given is not None else "base"
     if kind == "factor":
         return f"x{v:g}"
     if kind == "shift":
