@@ -265,5 +265,5 @@ def test_unmet_causes_annual_budget_and_supply():
 def test_stochastic_plans_are_described_without_per_year_amounts():
     plan = solved_file(str(INSTANCES / "tiny-tree-hedge.yaml"))
     assert objective_parts(plan) == {}
-    assert objective_lines(plan).startswith("training")
+    assert objective_lines(plan).startswith("the expectation over the scenarios of: training")
     assert math.isfinite(plan.objective)

@@ -83,7 +83,7 @@ def show(text: str | Text = "") -> None:
 
 
 def _table(df: pd.DataFrame, title: str, money=(), pct=(), ints=(), *, headers=None, legend: str = "",
-           keys=("year",), formats=None) -> Text:
+           keys=("year",), formats=None, right=()) -> Text:
     """A table laid out for the output width (:func:`optimizer.report.text.render_table`), money and
     shares in capplan's one style."""
     from ..report.text import render_table
@@ -93,7 +93,8 @@ def _table(df: pd.DataFrame, title: str, money=(), pct=(), ints=(), *, headers=N
     fmts.update({c: fmt_share for c in pct})
     fmts.update({c: (lambda v: fmt_number(round(v))) for c in ints})
     fmts.update(formats or {})
-    return Text(render_table(df, title, width=width(), keys=keys, headers=headers, formats=fmts, legend=legend))
+    return Text(render_table(df, title, width=width(), keys=keys, headers=headers, formats=fmts, legend=legend,
+                             right=right))
 
 
 def dask_client(scheduler: str | None):

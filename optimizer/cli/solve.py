@@ -373,7 +373,7 @@ def compare(
                 return fmt_share(v) if metric.endswith("share") else fmt_number(v)
 
             df = df.assign(**{c: [value(m, v) for m, v in zip(df.metric, df[c])] for c in ("a", "b", "change")})
-            show(_table(df, "headline", keys=("metric",)))
+            show(_table(df, "headline", keys=("metric",), right=("a", "b", "change")))
         else:
             money = [c for c in df.columns if "_usd" in c]
             show(_table(df, COMPARE_TITLES.get(name, name), money=money, headers=COMPARE_HEADERS,

@@ -63,7 +63,7 @@ def _cell(v, fmt: Callable | None) -> str:
 
 def render_table(df: pd.DataFrame, title: str = "", *, width: int = WIDTH, keys: Sequence[str] = ("year",),
                  headers: Mapping[str, str] | None = None, formats: Mapping[str, Callable] | None = None,
-                 legend: str = "") -> str:
+                 legend: str = "", right: Sequence[str] = ()) -> str:
     """A table as text no wider than ``width``: title, an optional legend line (units), a header, the rows.
 
     Text columns are left-aligned, numbers right-aligned; ``year`` is written
@@ -71,14 +71,15 @@ def render_table(df: pd.DataFrame, title: str = "", *, width: int = WIDTH, keys:
     unless ``formats`` gives a column its own formatter.  ``headers`` renames
     columns (keep them short and put units in the ``legend``).  When the
     columns do not fit, they are split into blocks, each repeating the
-    ``keys`` columns: a number is never cut.
+    ``keys`` columns: a number is never cut.  ``right`` right-aligns text
+    columns that hold formatted numbers.
     """
     headers = dict(headers or {})
     formats = {"year": lambda v: v if isinstance(v, str) else str(int(v)), **dict(formats or {})}
     cols = list(df.columns)
     text = {c: [_cell(v, formats.get(c)) for v in df[c].tolist()] for c in cols}
     numeric = {c: not (pd.api.types.is_string_dtype(df[c]) or df[c].dtype == object
-                       or pd.api.types.is_bool_dtype(df[c])) for c in cols}
+                       or pd.api.types.is_bool_dtype(df[c])) or c in right for c in cols}
     head = {c: headers.get(c, str(c)).split("\n") for c in cols}
     depth = max(len(h) for h in head.values())
     head = {c: [""] * (depth - len(h)) + h for c, h in head.items()}  # bottom-aligned header lines
@@ -235,8 +236,8 @@ def objective_lines(plan: Plan) -> str:
         else:
             text = ("training" + (f" - {fmt_number(lam)} x unmet demand" if lam else "")
                     + (f" - {eps:g} x spend in $B" if eps else "") + (" + terminal value" if salvage else ""))
-        return (f"{text}, all in PFLOP/s-years (one effective PFLOP/s of training or demand for a year) and "
-                f"discounted: {_discounting(inst)}")
+        return (f"{_expected(plan)}{text}, all in PFLOP/s-years (one effective PFLOP/s of training or demand for "
+                f"a year) and discounted: {_discounting(inst)}")
     if parts:
         text = f"spend {fmt_usd(parts['spend'])}"
         if lam:
@@ -247,7 +248,15 @@ def objective_lines(plan: Plan) -> str:
     else:
         text = ("spend" + (f" + {fmt_usd(lam)} x unmet demand in PFLOP/s-years" if lam else "")
                 + (" - resale value" if salvage else ""))
-    return f"{text}, all discounted: {_discounting(inst)}"
+    return f"{_expected(plan)}{text}, all discounted: {_discounting(inst)}"
+
+
+def _expected(plan: Plan) -> str:
+    if not plan.stochastic:
+        return ""
+    unc = plan.instance.uncertainty
+    risk = f" mixed with its CVaR at alpha {unc.cvar_alpha:g} (weight {unc.risk_weight:g})" if unc.risk_weight else ""
+    return f"the expectation over the scenarios{risk} of: "
 
 
 def unmet_demand_lines(plan: Plan) -> list[str]:
@@ -384,7 +393,7 @@ def value_of_information_lines(plan: Plan) -> list[str]:
 
     def amount(v):
         money = unit == "USD"
-        text = fmt_usd(v) if money else f"{v:,.0f} {unit}"
+        text = fmt_usd(v) if money else f"{fmt_number(v)} {unit}"
         share = f" ({v / abs(plan.objective):.1%})" if plan.objective else ""
         return text + share
 
@@ -401,7 +410,7 @@ def value_of_information_lines(plan: Plan) -> list[str]:
     elif _has(vss):
         lines.append(f"Planning for the scenarios instead of the base forecast gains {amount(vss)}: the value of the "
                      f"stochastic solution (VSS = {'RP - EEV' if unit != 'USD' else 'EEV - RP'}; the base plan's "
-                     "commitments score EEV = " + f"{x['base_plan_objective']:,.6g}).")
+                     f"commitments score EEV = {fmt_number(x['base_plan_objective'])}).")
     if not lines:
         lines.append("Value of information: not computed (--no-value-of-information, or the plan has no solution).")
     elif plan.status is SolveStatus.FEASIBLE and (_has(x.get("evpi")) or _has(vss)):
@@ -501,7 +510,7 @@ def compare_pair(a: Plan, b: Plan) -> dict[str, pd.DataFrame]:
     pa = a.purchases.groupby(key).chips.sum()
     pb = b.purchases.groupby(key).chips.sum()
     purchases = side_by_side(pa, pb, "chips").reset_index()
-    purchases = purchases[purchases.chips_change != 0].reset_index(drop=True)
+    purchases = purchases[purchases.chips_change != 0].sort_values(key).reset_index(drop=True)
 
     ca = a.facilities.set_index(["year", "region"]).capacity_mw
     cb = b.facilities.set_index(["year", "region"]).capacity_mw
