@@ -226,6 +226,19 @@ def test_unmet_demand_warning_of_the_unmet_penalty_instance():
     assert not any("end of the horizon" in c for c in causes)  # a one-year horizon has no end effect
 
 
+def test_unmet_demand_warning_of_an_unproven_plan_says_so():
+    from dataclasses import replace
+
+    from optimizer.solver import SolveStatus
+
+    plan = solved_file(str(INSTANCES / "tiny-unmet-penalty.yaml"))
+    stopped = replace(plan, result=replace(plan.result, status=SolveStatus.FEASIBLE, mip_gap=0.5))
+    head = unmet_demand_lines(stopped)[0]
+    assert head.endswith("This plan is not proven optimal (gap 50.00%): a longer --time-limit may find one that "
+                         "serves more of it.")
+    assert "not proven" not in unmet_demand_lines(plan)[0]
+
+
 def test_no_warning_when_demand_is_served():
     assert unmet_demand_lines(solved_file(str(INSTANCES / "tiny-min-cost.yaml"))) == []
 

@@ -292,6 +292,10 @@ def unmet_demand_lines(plan: Plan) -> list[str]:
     head = (f"warning: inference demand goes unmet in {len(years)} of {len(inst.years)} years: {amounts}. "
             f"Each unmet PFLOP/s-year costs {fmt_number(inst.objective.unmet_penalty or 0)} in the objective "
             "(objective.unmet_penalty).")
+    if plan.status is SolveStatus.FEASIBLE:
+        gap = f" (gap {plan.mip_gap:.2%})" if _has(plan.mip_gap) else ""
+        head += (f" This plan is not proven optimal{gap}: a longer --time-limit may find one that serves more "
+                 "of it.")
     causes = _unmet_causes(plan, years)
     if not causes:
         return [head, "No limit of the instance is reached: serving this demand earns less than the capacity "
