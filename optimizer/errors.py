@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem in an instance: where (a dotted key path) and what."""
+    """One problem in an instance: where (``path``, a dotted key path) and what (``message``)."""
 
     path: str
     message: str
@@ -36,4 +36,5 @@ class InstanceError(ValueError):
 
     @property
     def paths(self) -> list[str]:
+        """The key path of each problem, in order."""
         return [p.path for p in self.problems]

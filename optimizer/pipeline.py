@@ -93,6 +93,12 @@ def solve(
       (spec v2 section 6) and reports ``commitment_cost``; a plan the instance
       cannot take raises :class:`~optimizer.plan.commit.CommitmentError`.
     * ``time_limit`` and ``mip_gap`` apply to every solve.
+    * ``threads``: HiGHS threads for the main solve (default: HiGHS's choice);
+      ``log`` streams the HiGHS log; ``progress`` is called with a
+      :class:`~optimizer.solver.Progress` (elapsed time, best plan, bound, gap)
+      from HiGHS's callbacks; ``warm_start`` hands HiGHS a starting plan first
+      (docs/model.md, "Starting plan"); ``on_step`` is called with a line of
+      text as each analysis solve beside the main one finishes.
 
     >>> plan = solve(load_instance("instances/tiny-supply-cap.yaml"))
     >>> plan.status

@@ -76,7 +76,13 @@ def _terms(model, name: str) -> list[tuple]:
 
 @dataclass
 class Alternatives:
-    """The result of :func:`alternatives`: the ranges table, the optimal plan, and the plan at each extreme."""
+    """The result of :func:`alternatives`: the ranges table, the optimal plan, and the plan at each extreme.
+
+    ``slack`` is the relative distance from the optimum that was allowed,
+    ``table`` the ranges (one row per aggregate), ``optimal`` the optimal plan,
+    ``plans`` the plan at each extreme by (aggregate, "min" | "max"), and
+    ``seconds`` the wall time of the whole analysis.
+    """
 
     slack: float
     table: pd.DataFrame
@@ -85,8 +91,9 @@ class Alternatives:
     seconds: float = 0.0
 
     def write(self, directory: str | os.PathLike, formats: Sequence[str] = ("csv",)) -> list[Path]:
-        """``alternatives.csv``, ``alternatives.json`` (the slack, the threshold and the optimum), the optimal plan
-        (``optimal/``) and each extreme plan (``chips.trn3-min/``, ...)."""
+        """Write ``alternatives.csv``, ``alternatives.json`` (the slack, the threshold and the optimum), the
+        optimal plan (``optimal/``) and each extreme plan (``chips.trn3-min/``, ...) into ``directory``, the plans
+        in each of ``formats``; returns the paths written."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         meta = {"slack": self.slack, "threshold": self.table.attrs.get("threshold"),
@@ -125,12 +132,14 @@ def alternatives(
 ) -> Alternatives:
     """The near-optimal range of each aggregate (spec v2 section 7); see the module docstring.
 
+    ``slack``: the relative distance from the optimum O* that a near-optimal plan may have (0.01: within 1%).
     ``aggregates``: names such as ``chips.trn3`` or ``regions.us-east`` (default: all).
     ``time_limit`` and ``mip_gap`` apply to each of the 1 + 2 x aggregates solves.
     ``workers`` / ``client``: solve the ranges on local processes or a Dask cluster.
     ``plans``: keep the plan at each extreme (``result.plans``; written by ``write``).
     ``optimal``: the plan of ``instance`` solved already (by :func:`optimizer.pipeline.solve_model`, so
     that it holds its model): its objective is O* and its model is reused.
+    ``on_step``: called with a line of text as each range solve finishes.
     """
     t0 = time.perf_counter()
     if not (isinstance(slack, (int, float)) and 0 <= slack < 1 and math.isfinite(slack)):

@@ -40,7 +40,13 @@ IIS_SECONDS = 20.0
 
 @dataclass
 class Explanation:
-    """What makes an instance infeasible, in its own terms."""
+    """What makes an instance infeasible, in its own terms.
+
+    ``feasible``: whether the instance has a plan after all; ``violations``: one row per requirement that
+    cannot be met or limit that must be exceeded (family, key, amount, unit, message); ``conflict``: the
+    constraint names of an irreducible infeasible subset of the LP relaxation, when HiGHS finds one;
+    ``messages``: the violations as sentences in the instance's terms.
+    """
 
     feasible: bool
     violations: pd.DataFrame  # family, key, amount, unit, message
@@ -59,7 +65,8 @@ class Explanation:
 
 def explain(inst: Instance, *, commitments: Commitments | None = None, time_limit: float | None = 60.0,
             hold=None) -> Explanation:
-    """Explain why ``inst`` has no feasible plan (or say that it has one).
+    """Explain why ``inst`` (an :class:`~optimizer.instance.Instance`) has no feasible plan (or say that it has
+    one), as an :class:`Explanation`.
 
     With ``commitments`` (the decisions of an earlier plan held, spec v2
     section 6), the committed rows are tried first: when the instance is

@@ -40,6 +40,7 @@ import pandas as pd
 from ..errors import InstanceError
 from ..instance import Instance
 from ..instance.changes import (
+    _MISSING,
     ChangeError,
     Factor,
     Shift,
@@ -111,6 +112,60 @@ def scenarios(base: Instance, vary: Mapping[str, Sequence[Value]], mode: str = "
         ident = json.dumps([base.hash, [[p, value_label(v)] for p, v in combo]])
         out.append(SweepCase(i, combo, hashlib.sha256(ident.encode()).hexdigest()[:16]))
     return out
+
+
+def check_vary(base: Instance, vary: Mapping[str, Sequence[Value]]) -> None:
+    """Check every path and value of a sweep before anything is solved; :class:`SweepError` lists each problem.
+
+    A path must name an existing chip or region (``chips.trn9.price_usd`` is
+    "no chip trn9", with the instance's chips), and each value must give a
+    valid instance on its own: a factor needs a number at the path, a shift a
+    year, a value the type and range the instance format wants.  (A
+    combination of values that is invalid only together is still a row with
+    status ``invalid``.)
+    """
+    problems: list[str] = []
+    for path, values in vary.items():
+        missing = _missing_id(base.raw, path) or _unknown_key(base, path)
+        if missing:
+            problems.append(f"{path}: {missing}")
+            continue
+        for v in dict.fromkeys(values):  # each distinct value once
+            try:
+                base.with_changes(concrete_changes(base, {path: v}))
+            except SweepError as exc:
+                problems.append(f"{path}={value_label(v)}: {str(exc).removeprefix(path + ': ')}")
+            except InstanceError as exc:
+                problems.append(f"{path}={value_label(v)}: " + "; ".join(str(p) for p in exc.problems))
+    if problems:
+        raise SweepError("\n".join(problems))
+
+
+_COLLECTIONS = {"chips": "chip", "regions": "region"}
+
+
+def _unknown_key(base: Instance, path: str) -> str | None:
+    """The format's own word (``budgt: unknown key; did you mean 'budget'?``) for a path it does not have."""
+    if _get(base.raw, path) is not _MISSING:
+        return None
+    try:
+        base.with_changes({path: 0})
+    except InstanceError as exc:
+        unknown = [str(p) for p in exc.problems if "unknown key" in p.message]
+        return "; ".join(unknown) or None
+    return None
+
+
+def _missing_id(raw: Mapping, path: str) -> str | None:
+    """``no chip 'trn9' (the instance's chips: trn2, trn3, trn4)`` when ``path`` names an id the instance lacks."""
+    head, _, rest = path.partition(".")
+    if head not in _COLLECTIONS or not rest:
+        return None
+    ids = list(raw.get(head) or {})
+    if any(rest == i or rest.startswith(i + ".") for i in ids):
+        return None
+    what = _COLLECTIONS[head]
+    return f"no {what} '{rest.split('.')[0]}' (the instance's {head}: {', '.join(ids) or 'none'})"
 
 
 # --------------------------------------------------------------------------- one worker
@@ -297,7 +352,10 @@ def sweep(
     may hold HiGHS threads is unsafe), so a script calling ``sweep`` with
     more than one worker guards the call with ``if __name__ == "__main__":``.
     ``client``: a ``dask.distributed.Client``, whose workers
-    solve instead.  ``store``: a directory (or ``.sqlite`` file) where each
+    solve instead.  ``time_limit`` and ``mip_gap`` apply to each scenario;
+    ``in_place`` updates each worker's model rather than rebuilding it when a
+    scenario allows it; ``progress`` is called with a :class:`SweepProgress`
+    (done, failed, total, elapsed) as each scenario finishes.  ``store``: a directory (or ``.sqlite`` file) where each
     finished scenario is committed; with ``resume`` the ones already there are
     not solved again.  A scenario that is invalid, infeasible or fails is a
     row with that status.
@@ -448,14 +506,15 @@ def _kind(values: Sequence[Value]) -> str:
 
 def marginal(instance: Instance, param: str, step: float, *, time_limit: float | None = None,
              mip_gap: float = 1e-4) -> pd.DataFrame:
-    """What moving ``param`` by ``step`` (every year of a series) buys, by re-solving the MIP.
+    """What moving ``param`` of ``instance`` by ``step`` (every year of a series) buys, by re-solving the MIP.
 
     LP duals of a MIP are not prices; this re-solves with the parameter moved
     up and down by the step and reports the change of the objective.  Rows:
     ``base``, ``up`` and ``down``, with the change of the parameter, the
     objective, ``delta`` (objective minus the base's) and ``slope`` (delta
     per unit of the parameter).  Both directions are given since a MIP's
-    value is neither linear nor smooth.
+    value is neither linear nor smooth.  ``time_limit`` and ``mip_gap`` apply
+    to each of the three solves.
     """
     if not step or not math.isfinite(step):
         raise SweepError(f"--step must be a nonzero number, got {step!r}")

@@ -10,6 +10,11 @@ Exit codes (also in ``capplan --help`` and the README):
   5  infeasible instance
   6  unbounded instance
   7  no plan found before the time limit
+  130 interrupted (Ctrl-C)
+  141 the output pipe was closed (``capplan solve FILE | head -1``)
+
+The conventions every command follows (errors, option ranges, output
+directories, width) are in :mod:`optimizer.cli.conventions`.
 """
 
 from . import alternatives, report, schema, solve, sweep  # noqa: F401  (each command module registers its commands on `app`)

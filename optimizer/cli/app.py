@@ -1,107 +1,100 @@
-"""The ``capplan`` application: exit codes, consoles and the helpers every command shares.
+"""The ``capplan`` application: the command group, its global options and the helpers every command shares.
 
-The exit codes are listed in :mod:`optimizer.cli` (and ``capplan --help``).
+The conventions (exit codes, errors, option types, output directories, width)
+are in :mod:`optimizer.cli.conventions`; the exit codes are also listed in
+``capplan -h`` and the README.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from contextlib import contextmanager
-from enum import IntEnum
 from pathlib import Path
 
 import pandas as pd
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from ..errors import InstanceError
 from ..instance import load_instance
-from ..solver import SolveStatus
-
-
-class Exit(IntEnum):
-    OK = 0
-    INTERNAL = 1
-    USAGE = 2
-    INVALID = 3
-    FEASIBLE = 4
-    INFEASIBLE = 5
-    UNBOUNDED = 6
-    NO_SOLUTION = 7
-
-
-STATUS_EXIT = {
-    SolveStatus.OPTIMAL: Exit.OK,
-    SolveStatus.FEASIBLE: Exit.FEASIBLE,
-    SolveStatus.INFEASIBLE: Exit.INFEASIBLE,
-    SolveStatus.UNBOUNDED: Exit.UNBOUNDED,
-    SolveStatus.NO_SOLUTION: Exit.NO_SOLUTION,
-    SolveStatus.ERROR: Exit.INTERNAL,
-}
-
-EXIT_HELP = (
-    "Exit codes: 0 optimal / valid, 1 internal error, 2 usage error, 3 invalid instance, "
-    "4 feasible but not proven optimal (time limit), 5 infeasible, 6 unbounded, "
-    "7 no plan found before the time limit."
+from .conventions import (
+    EXIT_HELP,
+    STATUS_EXIT,
+    CommandError,
+    Exit,
+    Group,
+    err,
+    invalid_instance,
+    out,
+    report_error,
+    width,
 )
+
+__all__ = ["EXIT_HELP", "STATUS_EXIT", "Exit", "app", "dask_client", "err", "main", "out", "progress_lines",
+           "show", "stderr_duplicate"]
 
 app = typer.Typer(
     name="capplan",
+    cls=Group,
     help="Plan AI compute capacity: chips, datacenter blocks and the training/inference split.\n\n"
     + EXIT_HELP,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help, wrapped at the terminal's width: nothing is cut
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 
-def _console(stderr: bool = False) -> Console:
-    """Rich on a terminal; plain, wide text when piped (rich honours NO_COLOR itself)."""
-    stream = sys.stderr if stderr else sys.stdout
-    tty = stream.isatty()
-    return Console(stderr=stderr, width=None if tty else 200, no_color=not tty,
-                   highlight=False, emoji=False)
+
+def version_text() -> str:
+    """``capplan 0.1.0 (HiGHS 1.15.1, Pyomo 6.10.1, Python 3.11.7)``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "unknown"
+
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"capplan {ver('capplan')} (HiGHS {ver('highspy')}, Pyomo {ver('pyomo')}, Python {python})"
 
 
-out = _console()
-err = _console(stderr=True)
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(version_text(), markup=False)
+        raise typer.Exit(Exit.OK)
 
 
-def _print_problems(exc, what: str = "invalid instance") -> None:
-    err.print(f"[bold red]{what}[/] {exc.source or ''}: "
-              f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}", highlight=False)
-    for p in exc.problems:
-        err.print(f"  - {p}", highlight=False, markup=False)
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print capplan's version (and HiGHS's, Pyomo's) and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an internal error instead of a "
+                               "one-line message (anywhere on the command line)."),
+) -> None:
+    """Plan AI compute capacity: chips, datacenter blocks and the training/inference split."""
 
 
-def _table(df: pd.DataFrame, title: str, money=(), pct=(), ints=()) -> Table:
-    from ..report.text import fmt_usd
+def show(text: str | Text = "") -> None:
+    """Print laid-out text on standard output as it is (no markup, no re-wrapping)."""
+    out.print(text if isinstance(text, Text) else Text(text))
 
-    t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
-    for c in df.columns:
-        text = pd.api.types.is_string_dtype(df[c]) or df[c].dtype == object
-        t.add_column(str(c), justify="left" if text else "right")
-    for row in df.itertuples(index=False):
-        cells = []
-        for c, v in zip(df.columns, row):
-            if isinstance(v, str):
-                cells.append(v)
-            elif v is None or (isinstance(v, float) and math.isnan(v)):
-                cells.append("-")
-            elif c in money:
-                cells.append(fmt_usd(v))
-            elif c in pct:
-                cells.append(f"{v:.1%}")
-            elif c == "year":
-                cells.append(str(int(v)))
-            elif c in ints or float(v).is_integer():
-                cells.append(f"{v:,.0f}")
-            else:
-                cells.append(f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}")
-        t.add_row(*cells)
-    return t
+
+def _table(df: pd.DataFrame, title: str, money=(), pct=(), ints=(), *, headers=None, legend: str = "",
+           keys=("year",), formats=None, right=()) -> Text:
+    """A table laid out for the output width (:func:`optimizer.report.text.render_table`), money and
+    shares in capplan's one style."""
+    from ..report.text import render_table
+    from ..report.units import fmt_number, fmt_share, fmt_usd
+
+    fmts = {c: fmt_usd for c in money}
+    fmts.update({c: fmt_share for c in pct})
+    fmts.update({c: (lambda v: fmt_number(round(v))) for c in ints})
+    fmts.update(formats or {})
+    return Text(render_table(df, title, width=width(), keys=keys, headers=headers, formats=fmts, legend=legend,
+                             right=right))
 
 
 def dask_client(scheduler: str | None):
@@ -111,13 +104,11 @@ def dask_client(scheduler: str | None):
     try:
         from distributed import Client
     except ImportError:
-        err.print("[bold red]usage:[/] --scheduler needs dask.distributed: pip install 'capplan[dask]'")
-        raise typer.Exit(Exit.USAGE) from None
+        raise CommandError("--scheduler needs dask.distributed", hints=["pip install 'capplan[dask]'"]) from None
     try:
         return Client(scheduler, timeout=10)
     except OSError as exc:
-        err.print(f"[bold red]error:[/] cannot reach the Dask scheduler at {scheduler}: {exc}")
-        raise typer.Exit(Exit.USAGE) from None
+        raise CommandError(f"--scheduler: cannot reach the Dask scheduler at {scheduler}: {exc}") from None
 
 
 def stderr_duplicate():
@@ -146,12 +137,18 @@ def progress_lines(what: str):
         yield lambda text: print(f"{what}: {text}", file=stream)
 
 
+def _print_problems(exc, what: str = "invalid instance") -> None:
+    """Write every problem of an :class:`InstanceError` in the error style (for commands that go on)."""
+    e = invalid_instance(exc, what)
+    report_error(e.message, e.details)
+
+
 def _load_instance_or_exit(file: Path):
+    """The instance in ``file``, or an error listing every problem (exit 3)."""
     try:
         return load_instance(file)
     except InstanceError as exc:
-        _print_problems(exc)
-        raise typer.Exit(Exit.INVALID) from None
+        raise invalid_instance(exc) from None
 
 
 def _plan_from(path: Path):
@@ -163,30 +160,31 @@ def _plan_from(path: Path):
         try:
             return read_plan(path)
         except FileNotFoundError as exc:
-            err.print(str(exc))
-            raise typer.Exit(Exit.USAGE) from None
+            raise CommandError(str(exc)) from None
+        except InstanceError as exc:
+            raise invalid_instance(exc, "invalid plan directory: its instance") from None
     plan = pipeline.solve(_load_instance_or_exit(path))
     if not plan.status.has_plan:
-        err.print(f"{path}: {plan.status.value}: {plan.message}")
-        raise typer.Exit(STATUS_EXIT[plan.status])
+        raise CommandError(f"{path}: no plan to show: {plan.status.value} ({plan.message})", STATUS_EXIT[plan.status],
+                           hints=[f"capplan solve {path} says why"])
     return plan
 
 
 def main() -> None:
-    debug = "--debug" in sys.argv
-    if debug:
-        sys.argv.remove("--debug")
+    """The ``capplan`` entry point: the app, with internal errors as one line unless ``--debug``."""
+    args = sys.argv[1:]
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
     try:
-        app()
+        app(args=args, prog_name="capplan")
     except SystemExit:
         raise
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(130)
+        sys.exit(Exit.INTERRUPTED)
     except Exception as exc:  # never a traceback for users unless --debug
         if debug:
             raise
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
-                  "Run again with --debug for the traceback, and please report it.", highlight=False)
+        report_error(f"internal error: {type(exc).__name__}: {exc}",
+                     hints=["run again with --debug for the traceback, and please report it"])
         sys.exit(Exit.INTERNAL)
-

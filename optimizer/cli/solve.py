@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ..errors import InstanceError
 from ..instance import load_instance
@@ -20,42 +19,75 @@ from .app import (
     Exit,
     _load_instance_or_exit,
     _plan_from,
-    _print_problems,
     _table,
     app,
     err,
     out,
+    show,
     stderr_duplicate,
 )
+from .conventions import (
+    YEAR,
+    CommandError,
+    force_option,
+    formats_of,
+    gap_option,
+    instance_files,
+    invalid_instance,
+    json_option,
+    number_option,
+    output_dir,
+    scheduler_option,
+    threads_option,
+    time_limit_option,
+    width,
+    workers_option,
+)
+
+BY_YEAR_HEADERS = {"capacity_mw": "capacity", "draw_mw": "draw", "spend_usd": "spend", "train_pflops": "training",
+                   "infer_pflops": "inference", "training_share": "train %", "demand_pflops": "demand",
+                   "unmet_pflops": "unmet"}
+BY_YEAR_LEGEND = ("capacity and draw in MW; training, inference, demand and unmet in effective PFLOP/s; "
+                  "train %: training share of the compute in use")
 
 
 def _show_plan(plan) -> None:
-    from ..report.text import purchases_by_year, summary_lines, yearly_overview
+    from ..report.text import (
+        purchases_by_year,
+        render_pairs,
+        summary_lines,
+        unmet_demand_lines,
+        wrap,
+        yearly_overview,
+    )
 
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    for label, value in summary_lines(plan):
-        grid.add_row(label, value)
-    out.print(grid)
+    show(render_pairs(summary_lines(plan), width()))
     if not plan.status.has_plan:
         return
-    out.print()
+    warning = unmet_demand_lines(plan)
+    if warning:
+        show()
+        for line in warning:
+            show(wrap(line, width(), indent="    " if line.startswith("  - ") else ""))
+    show()
     if plan.stochastic:
         if plan.scenarios is not None and len(plan.scenarios) <= 8:
             cap = plan.facilities.pivot_table(index="year", columns="scenario", values="capacity_mw", aggfunc="sum")
-            out.print(_table(cap[list(plan.scenarios.scenario)].reset_index(),
-                             "Facility capacity by scenario (MW)"))
-        out.print("each scenario's full plan: capplan solve FILE --out DIR (a scenario column in every table); "
-                  "charts: capplan plot DIR")
+            show(_table(cap[list(plan.scenarios.scenario)].reset_index(), "Facility capacity by scenario (MW)",
+                        headers={s: s.replace("/", "/\n") for s in plan.scenarios.scenario}))
+        show(wrap("each scenario's full plan: capplan solve FILE --out DIR (a scenario column in every table); "
+                  "charts: capplan plot DIR", width()))
         return
-    out.print(_table(yearly_overview(plan), "By year", money=("spend_usd",), pct=("training_share",)))
-    out.print()
-    out.print(_table(purchases_by_year(plan), "Chips bought (chip@region)"))
+    show(_table(yearly_overview(plan), "By year", money=("spend_usd",), pct=("training_share",),
+                headers=BY_YEAR_HEADERS, legend=BY_YEAR_LEGEND))
+    show()
+    bought = purchases_by_year(plan)
+    show(_table(bought, "Chips bought (chip, region)",
+                headers={c: c.replace("@", "\n") for c in bought.columns if c != "year"}))
     blocks = plan.facilities[plan.facilities.blocks_started > 0][["year", "region", "blocks_started"]]
     if len(blocks):
-        out.print()
-        out.print(_table(blocks, "Campus blocks started"))
+        show()
+        show(_table(blocks, "Campus blocks started", headers={"blocks_started": "blocks"}))
 
 
 class _ProgressLine:
@@ -84,8 +116,9 @@ class _ProgressLine:
         self.live.update(self._text(f"{text}"), refresh=True)
 
     def __call__(self, p) -> None:
-        inc = "-" if p.incumbent is None else f"{p.incumbent:,.6g}"
-        bnd = "-" if p.bound is None else f"{p.bound:,.6g}"
+        from ..report.units import fmt_number
+
+        inc, bnd = fmt_number(p.incumbent), fmt_number(p.bound)
         gap = "-" if p.gap is None else f"{p.gap:.3%}"
         # render now: HiGHS may hold the GIL, so Live's own refresh thread cannot
         self.live.update(self._text(
@@ -94,13 +127,18 @@ class _ProgressLine:
 
 SOLVE_HELP = """Solve an instance and print the plan.
 
+The summary says what the objective is made of and warns when inference
+demand goes unmet (how much, which years, the likely cause); then the plan by
+year, the chips bought, the campus blocks started and the top binding
+constraints with their marginal values.
+
 An instance with an `uncertainty` section is solved over its scenario tree:
 the output starts with what to commit now (the decisions before the first
 stage), then each scenario's objective and regret, then what knowing the
 future is worth (EVPI) and what planning for the scenarios gains over
 planning for the base forecast (VSS). The value-of-information solves run on
---workers local processes (default: the cores but one) or a Dask cluster
-(--scheduler); --no-value-of-information skips them.
+--workers local processes or a Dask cluster (--scheduler);
+--no-value-of-information skips them.
 
 --commit PLAN_DIR --through YEAR holds an earlier plan's purchases and block
 starts of the years up to YEAR and reports what that costs against a free
@@ -111,50 +149,47 @@ re-plan.
 
 @app.command(help=SOLVE_HELP)
 def solve(
-    file: Path = typer.Argument(..., help="Instance YAML file."),
-    out_dir: Path | None = typer.Option(None, "--out", help="Write every plan table, summary.json and a "
-                                        "copy of the instance to this directory."),
-    fmt: str = typer.Option("csv", "--format", help="Comma-separated formats: csv,parquet,xlsx,json."),
-    time_limit: float | None = typer.Option(None, "--time-limit", help="Seconds for HiGHS (each solve)."),
-    gap: float = typer.Option(1e-4, "--gap", help="Relative MIP gap at which HiGHS stops."),
-    threads: int | None = typer.Option(None, "--threads", help="HiGHS threads."),
+    file: Path = typer.Argument(..., metavar="FILE", help="Instance YAML file."),
+    out_dir: Path | None = typer.Option(None, "--out", metavar="DIR", help="Write every plan table, summary.json and a "
+                                        "copy of the instance to this directory (new or empty, or --force)."),
+    force: bool = force_option(),
+    fmt: str = typer.Option("csv", "--format", metavar="FORMATS",
+                            help="Comma-separated formats: csv,parquet,xlsx,json."),
+    time_limit: str | None = time_limit_option(),
+    gap: str = gap_option(),
+    threads: str | None = threads_option(),
     log: bool = typer.Option(False, "--log", help="Stream the HiGHS log."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    as_json: bool = json_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the status line."),
     stats: bool = typer.Option(False, "--stats", help="Print the coefficient ranges of the matrix HiGHS sees."),
-    commit: Path | None = typer.Option(None, "--commit", help="Plan directory whose decisions are held "
-                                       "(with --through)."),
-    through: int | None = typer.Option(None, "--through", help="Last committed year (with --commit)."),
+    commit: Path | None = typer.Option(None, "--commit", metavar="PLAN_DIR", help="Plan directory whose "
+                                       "decisions are held (with --through)."),
+    through: str | None = number_option(None, "--through", YEAR, "Last committed year (with --commit)."),
     voi: bool = typer.Option(True, "--value-of-information/--no-value-of-information",
                              help="Under uncertainty: solve each scenario alone and the base plan (EVPI, VSS)."),
-    workers: int | None = typer.Option(None, "--workers", help="Local processes for the extra solves "
-                                       "(default: cores - 1)."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786)."),
+    workers: str | None = workers_option(),
+    scheduler: str | None = scheduler_option(),
 ) -> None:
     from .. import pipeline
-    from ..plan import FORMATS
     from ..plan.commit import CommitmentError, commitments_from
     from .app import dask_client, progress_lines
 
-    formats = [f.strip() for f in fmt.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        err.print(f"unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
-        raise typer.Exit(Exit.USAGE)
+    formats = formats_of(fmt)
     if (commit is None) != (through is None):
-        err.print("--commit and --through go together: --commit PLAN_DIR --through YEAR")
-        raise typer.Exit(Exit.USAGE)
+        raise CommandError("--commit and --through go together", hints=["--commit PLAN_DIR --through YEAR"])
     inst = _load_instance_or_exit(file)
+    if out_dir is not None:
+        output_dir(out_dir, force=force)
     commitments = None
     if commit is not None:
         try:
             commitments = commitments_from(inst, commit, through)
         except CommitmentError as exc:
-            _print_problems(exc, "invalid commitment")
-            raise typer.Exit(Exit.INVALID) from None
+            raise invalid_instance(exc, "invalid commitment") from None
     client = dask_client(scheduler)
+    extra = None if workers is None else max(1, workers - 1)  # the main solve is one of the --workers processes
     options = dict(time_limit=time_limit, mip_gap=gap, threads=threads, commit=commit, through=through,
-                   value_of_information=voi, workers=workers, client=client)
+                   value_of_information=voi, workers=extra, client=client)
     try:
         if err.is_terminal and not (log or quiet or as_json):
             with _ProgressLine() as line:
@@ -171,8 +206,10 @@ def solve(
     if as_json:
         sys.stdout.write(json.dumps(plan.to_dict(), indent=1, default=str) + "\n")
     elif quiet:
-        obj = "" if plan.objective is None else f" objective {plan.objective:,.6g}"
-        out.print(f"{plan.status.value}{obj}")
+        from ..report.units import fmt_number
+
+        obj = "" if plan.objective is None else f" objective {fmt_number(plan.objective)}"
+        show(f"{plan.status.value}{obj}")
     else:
         if plan.stochastic:
             _show_tree(plan)
@@ -184,11 +221,10 @@ def solve(
         if plan.status is SolveStatus.INFEASIBLE:
             from ..analysis.diagnose import explain
 
-            out.print()
-            out.print(str(explain(inst, commitments=commitments, time_limit=60.0 if time_limit is None
-                                  else time_limit)), markup=False)
+            show()
+            show(str(explain(inst, commitments=commitments, time_limit=60.0 if time_limit is None else time_limit)))
         if out_dir is not None and plan.status.has_plan:
-            out.print(f"\nplan written to {out_dir}/ ({', '.join(formats)})")
+            show(f"\nplan written to {out_dir}/ ({', '.join(formats)})")
     if stats and not as_json:
         _show_stats(plan)
     raise typer.Exit(STATUS_EXIT[plan.status])
@@ -196,7 +232,7 @@ def solve(
 
 def _show_tree(plan) -> None:
     """What a planner reads first under uncertainty: commit now, the scenarios, and what knowing is worth."""
-    from ..report.text import value_of_information_lines
+    from ..report.text import value_of_information_lines, wrap
 
     inst = plan.instance
     first = inst.uncertainty.stages[0].year
@@ -205,114 +241,178 @@ def _show_tree(plan) -> None:
         c = plan.commitments
         title = f"What to commit now ({years}, before the first uncertainty is revealed in {first})"
         if len(c):
-            out.print(_table(c, title))
+            show(_table(c, title))
         else:
-            out.print(f"{title}: nothing; every decision can wait")
-        out.print()
+            show(wrap(f"{title}: nothing; every decision can wait", width()))
+        show()
         sc = plan.scenarios[["scenario", "probability", "objective", "wait_and_see_objective", "regret",
                              "unmet_pflops_years", "total_spend_usd"]]
-        out.print(_table(sc, "Scenarios (objective of this plan, and of perfect foresight)",
-                         money=("total_spend_usd",)))
-        out.print()
+        show(_table(sc, "Scenarios (objective of this plan, and of perfect foresight)", money=("total_spend_usd",),
+                    keys=("scenario",), formats={"probability": lambda v: f"{v:.3g}"},
+                    headers={"probability": "p", "wait_and_see_objective": "foresight", "unmet_pflops_years":
+                             "unmet", "total_spend_usd": "spend"},
+                    legend="foresight: the objective with perfect foresight; regret: foresight minus this plan's; "
+                           "unmet in PFLOP/s-years"))
+        show()
     for line in value_of_information_lines(plan):
-        out.print(line, highlight=False)
-    out.print()
+        show(wrap(line, width()))
+    show()
 
 
 def _show_commitment(plan) -> None:
-    from ..report.text import objective_unit
+    from ..report.units import fmt_number, objective_unit
 
     cost = plan.extra["commitment_cost"]
     unit = objective_unit(plan.instance)
     through = int(plan.extra["committed_through"])
-    out.print()
+    show()
     if cost == float("inf"):
-        out.print(f"holding the committed decisions through {through} leaves no feasible plan", highlight=False)
+        show(f"holding the committed decisions through {through} leaves no feasible plan")
     elif cost == cost:  # not NaN
+        from ..report.text import wrap
+
         share = f" ({cost / abs(plan.objective):.2%} of this plan's objective)" if plan.objective else ""
-        out.print(f"commitment cost: holding the decisions committed through {through} costs {cost:,.6g} {unit}"
-                  f"{share} against a free re-plan", highlight=False)
+        show(wrap(f"commitment cost: holding the decisions committed through {through} costs {fmt_number(cost)} "
+                  f"{unit}{share} against a free re-plan", width()))
 
 
 def _show_binding(plan, top: int = 8) -> None:
+    from ..report.units import fmt_number
     from ..solver.duals import binding
 
     b = binding(plan.marginals, top)
     if len(b):
         b = b.assign(year=b.year.map(lambda y: "" if pd.isna(y) else str(int(y))))
-        out.print()
-        out.print(_table(b[["family", "year", "where", "marginal", "unit"]],
-                         "Top binding constraints (objective change per unit, fixed-block LP prices)"))
+        show()
+        show(_table(b[["family", "year", "where", "marginal", "unit"]],
+                    "Top binding constraints (objective change per unit; LP prices with the blocks fixed)",
+                    keys=("family",), formats={"marginal": lambda v: fmt_number(v)}))
 
 
 def _show_stats(plan) -> None:
     ranges = plan.result.ranges
-    out.print()
+    show()
     for name, (lo, hi) in ranges.items():
         ratio = f"{hi / lo:.1e}" if lo > 0 else "-"
-        out.print(f"{name:<7} |coef| in [{lo:.3g}, {hi:.3g}]  ratio {ratio}", highlight=False)
+        show(f"{name:<7} |coef| in [{lo:.3g}, {hi:.3g}]  ratio {ratio}")
 
 
 @app.command()
-def explain(file: Path = typer.Argument(..., help="Instance YAML file.")) -> None:
-    """Say why an instance is infeasible, in its own terms (years, regions, amounts)."""
+def explain(
+    file: Path = typer.Argument(..., metavar="FILE", help="Instance YAML file."),
+    as_json: bool = json_option(),
+) -> None:
+    """Say why an instance is infeasible, in its own terms (years, regions, amounts).
+
+    Exit codes: 0 the instance is feasible, 5 infeasible, 3 invalid instance.
+    """
     from ..analysis.diagnose import explain as run
 
     result = run(_load_instance_or_exit(file))
-    out.print(str(result), markup=False)
+    if as_json:
+        doc = {"feasible": result.feasible, "messages": result.messages, "conflict": result.conflict,
+               "violations": json.loads(result.violations.to_json(orient="records"))}
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+    else:
+        show(str(result))
     raise typer.Exit(Exit.OK if result.feasible else Exit.INFEASIBLE)
 
 
 @app.command()
 def plot(
-    source: Path = typer.Argument(..., help="A plan directory (from solve --out) or an instance file."),
-    out_dir: Path = typer.Option(Path("charts"), "--out", help="Directory for the PNG charts."),
+    source: Path = typer.Argument(..., metavar="PLAN_OR_FILE",
+                                  help="A plan directory (from solve --out) or an instance file."),
+    out_dir: Path = typer.Option(Path("charts"), "--out", metavar="DIR",
+                                 help="Directory for the PNG charts (new or empty, or --force)."),
+    force: bool = force_option(),
 ) -> None:
     """Draw slide-ready PNG charts of a plan: fleet, capacity, spend, split, purchases."""
     from ..report.plots import plot_plan
 
+    output_dir(out_dir, force=force)
     paths = plot_plan(_plan_from(source), out_dir)
     for p in paths:
-        out.print(str(p))
+        show(str(p))
+
+
+COMPARE_HEADERS = {"chips_a": "a", "chips_b": "b", "chips_change": "b - a", "capacity_mw_a": "a",
+                   "capacity_mw_b": "b", "capacity_mw_change": "b - a", "spend_usd_a": "a", "spend_usd_b": "b",
+                   "spend_usd_change": "b - a", "train_pflops_a": "train a", "train_pflops_b": "train b",
+                   "train_pflops_change": "b - a", "infer_pflops_a": "infer a", "infer_pflops_b": "infer b",
+                   "infer_pflops_change": "b - a", "quantity_a": "a", "quantity_b": "b", "quantity_change": "b - a"}
+COMPARE_TITLES = {"purchases": "purchases (chips)", "capacity": "capacity (facility MW)", "spend": "spend",
+                  "split": "split (effective PFLOP/s)", "commitments": "commitments (what each signs now)"}
 
 
 @app.command()
 def compare(
-    plan_a: Path = typer.Argument(..., help="First plan directory or instance file."),
-    plan_b: Path = typer.Argument(..., help="Second plan directory or instance file."),
-    as_json: bool = typer.Option(False, "--json", help="Print the tables as one JSON document."),
+    plan_a: Path = typer.Argument(..., metavar="A", help="First plan directory or instance file."),
+    plan_b: Path = typer.Argument(..., metavar="B", help="Second plan directory or instance file."),
+    as_json: bool = json_option(),
 ) -> None:
     """Show what changed between two plans: purchases, capacity, spend and split."""
     from ..report.text import compare_plans
+    from ..report.units import fmt_number, fmt_share, fmt_usd
 
-    tables = compare_plans(_plan_from(plan_a), _plan_from(plan_b))
+    try:
+        tables = compare_plans(_plan_from(plan_a), _plan_from(plan_b))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     if as_json:
         doc = {k: json.loads(v.to_json(orient="records")) for k, v in tables.items()}
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return
-    out.print(f"a = {plan_a}\nb = {plan_b}\n")
+    show(f"a = {plan_a}\nb = {plan_b}\n")
     for name, df in tables.items():
         if name == "purchases" and df.empty:
-            out.print("purchases: identical\n")
+            show("purchases: identical\n")
             continue
-        money = [c for c in df.columns if "_usd" in c]
-        out.print(_table(df, name, money=money))
-        out.print()
+        if name == "headline":
+            def value(metric, v):
+                if metric.endswith("_usd"):
+                    return fmt_usd(v)
+                return fmt_share(v) if metric.endswith("share") else fmt_number(v)
+
+            df = df.assign(**{c: [value(m, v) for m, v in zip(df.metric, df[c])] for c in ("a", "b", "change")})
+            show(_table(df, "headline", keys=("metric",), right=("a", "b", "change")))
+        else:
+            money = [c for c in df.columns if "_usd" in c]
+            show(_table(df, COMPARE_TITLES.get(name, name), money=money, headers=COMPARE_HEADERS,
+                        keys=tuple(c for c in ("scenario", "year") if c in df.columns)))
+        show()
 
 
 @app.command()
-def validate(files: list[Path] = typer.Argument(..., help="Instance YAML files.")) -> None:
-    """Check instance files without solving; list every problem with its key path."""
+def validate(
+    files: list[Path] = typer.Argument(..., metavar="FILE_OR_DIR",
+                                       help="Instance YAML files, or directories (their .yaml and .yml files, "
+                                       "recursively)."),
+    as_json: bool = json_option(),
+) -> None:
+    """Check instance files without solving; list every problem with its key path.
+
+    Exit codes: 0 every file valid, 3 some file invalid.
+    """
+    from .conventions import report_error
+
     bad = 0
-    for f in files:
+    docs = []
+    for f in instance_files(files):
         try:
             inst = load_instance(f)
         except InstanceError as exc:
             bad += 1
-            _print_problems(exc)
+            docs.append({"file": str(f), "valid": False,
+                         "problems": [{"path": p.path, "message": p.message} for p in exc.problems]})
+            if not as_json:
+                e = invalid_instance(exc)
+                report_error(e.message, e.details)
             continue
-        out.print(f"[green]valid[/] {f}: {inst.name}, {inst.start}-{inst.end}, "
-                  f"{len(inst.regions)} regions, {len(inst.chips)} chips", highlight=False)
+        docs.append({"file": str(f), "valid": True, "name": inst.name, "start": inst.start, "end": inst.end,
+                     "regions": len(inst.regions), "chips": len(inst.chips)})
+        if not as_json:
+            out.print(f"[green]valid[/] {f}: {inst.name}, {inst.start}-{inst.end}, "
+                      f"{len(inst.regions)} regions, {len(inst.chips)} chips", highlight=False)
+    if as_json:
+        sys.stdout.write(json.dumps(docs, indent=1) + "\n")
     raise typer.Exit(Exit.INVALID if bad else Exit.OK)
-
-

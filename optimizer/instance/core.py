@@ -48,6 +48,13 @@ class Instance:
     With an ``uncertainty`` section (spec v2 section 4.1) the fields are those
     of the file without it (:meth:`base`), ``uncertainty`` describes the tree,
     and :meth:`scenarios` gives each scenario with its own v1 instance.
+
+    The fields follow the file's sections (docs/model.md, "Sets and data"):
+    ``name`` and ``description``; the horizon ``start`` and ``end`` years;
+    ``discount_rate``; ``budget``, ``power``, ``objective`` and ``training``;
+    ``regions`` and ``chips`` by id; ``serving`` (for each demand region, its
+    source regions with their efficiency); ``source``, the file it was loaded
+    from (None for a mapping).
     """
 
     name: str
@@ -68,14 +75,15 @@ class Instance:
 
     @property
     def years(self) -> tuple[int, ...]:
+        """The horizon's years, ``start`` to ``end``."""
         return tuple(range(self.start, self.end + 1))
 
     def delta(self, year: int) -> float:
-        """Discount weight (1+rho)^-(t-start)."""
+        """Discount weight of ``year``: (1+rho)^-(year-start)."""
         return (1.0 + self.discount_rate) ** -(year - self.start)
 
     def sources(self, demand_region: str) -> Mapping[str, float]:
-        """Allowed source regions of a demand region with their efficiency."""
+        """Allowed source regions of ``demand_region`` with their serving efficiency."""
         return self.serving.get(demand_region, {demand_region: 1.0})
 
     @property
@@ -106,7 +114,7 @@ class Instance:
         return self.tree.scenarios
 
     def with_changes(self, changes: Mapping[str, Any]) -> Instance:
-        """A re-validated copy with values replaced at dotted key paths.
+        """A re-validated copy with values replaced at dotted key paths: ``changes`` maps each path to its value.
 
         >>> inst.with_changes({"budget.total_usd": 80e9, "regions.eu-west.max_mw": 900})
 
@@ -128,7 +136,7 @@ class Instance:
 
 
 def load_instance(source: str | os.PathLike | Mapping[str, Any]) -> Instance:
-    """Load and validate an instance from a YAML file path or a mapping.
+    """Load and validate an instance from ``source``: a YAML file path or a mapping.
 
     Raises :class:`InstanceError` listing every problem, each with its key path.
 

@@ -16,6 +16,7 @@ import yaml
 from ..files import atomic_write
 from ..instance import Instance, load_instance, plain
 from ..solver import SolveResult, SolveStatus
+from .kpis import Kpis, plan_repr
 from .summary import CommitmentSummary, ObjectiveParts, TreeSummary
 from .tables import (
     COLUMNS,
@@ -48,6 +49,12 @@ class Plan:
     expected objective, CVaR and, when solved, the value of information) and
     ``commitment`` (a re-plan: the commitment cost), set by
     :func:`optimizer.solve`; the summary table holds them too.
+
+    ``instance`` is the instance solved and ``result`` the solver's
+    :class:`~optimizer.solver.SolveResult`; the tables (docs and README: "The
+    plan tables") are ``purchases``, ``fleet``, ``facilities``, ``compute``,
+    ``serving``, ``spend``, ``split`` and the one-row ``summary``, whose fields
+    :attr:`kpis` gives as plain values (``plan.kpis.total_spend_usd``).
     """
 
     instance: Instance
@@ -69,18 +76,22 @@ class Plan:
 
     @property
     def status(self) -> SolveStatus:
+        """What the solver proved (:class:`SolveStatus`); ``FEASIBLE`` is a plan with a gap, never optimal."""
         return self.result.status
 
     @property
     def objective(self) -> float | None:
+        """The objective in the instance's units (None without a plan); :meth:`kpis` has the other fields."""
         return self.result.objective
 
     @property
     def mip_gap(self) -> float | None:
+        """The relative gap between the plan and the best bound HiGHS proved (None without one)."""
         return self.result.mip_gap
 
     @property
     def message(self) -> str:
+        """The solver's outcome in words."""
         return self.result.message
 
     @property
@@ -108,6 +119,7 @@ class Plan:
         return self._marginals
 
     def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table of the plan by name (the v1 tables, the tree's tables under uncertainty, ``summary``)."""
         names = (*V1_TABLES, *(TREE_TABLES if self.stochastic else ()), "summary")
         return {name: getattr(self, name) for name in names}
 
@@ -133,6 +145,7 @@ class Plan:
 
     @classmethod
     def from_model(cls, inst: Instance, model, result: SolveResult) -> Plan:
+        """The plan of ``inst`` read from a solved Pyomo ``model`` and its solver ``result``."""
         stochastic = getattr(inst, "uncertainty", None) is not None
         tables = extract(inst, model) if result.status.has_plan else _empty(scenario=stochastic)
         plan = cls(inst, result, **tables, summary=None)
@@ -210,7 +223,7 @@ class Plan:
     # ------------------------------------------------------------------ writing
 
     def write(self, directory: str | os.PathLike, formats: Iterable[str] = ("csv",)) -> list[Path]:
-        """Write every table in each format, atomically; returns the paths written.
+        """Write every table in each of ``formats`` into ``directory``, atomically; returns the paths written.
 
         csv, parquet and json give one file per table (``purchases.csv``, ...);
         xlsx gives one workbook ``plan.xlsx`` with a sheet per table.  Always
@@ -274,6 +287,17 @@ class Plan:
 
         return plan_html(self)
 
+
+    # ------------------------------------------------------------------ reading (issue 21)
+
+    @property
+    def kpis(self) -> Kpis:
+        """The summary fields as plain values, by attribute or key: ``plan.kpis.total_spend_usd``,
+        ``plan.kpis["evpi"]`` (see :class:`~optimizer.plan.kpis.Kpis`); ``summary`` stays the one-row table."""
+        return Kpis(self.summary)
+
+    def __repr__(self) -> str:
+        return plan_repr(self)
 
 
 def read_plan(directory: str | os.PathLike) -> Plan:

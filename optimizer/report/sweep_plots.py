@@ -1,21 +1,26 @@
-"""Charts of a sweep table (PNG, slide size): tornado (one at a time), line (one path), heatmap (two)."""
+"""Charts of a sweep table (PNG, slide size): tornado (one at a time), line (one path), heatmap (two).
+
+Value axes take their unit from the data, as the plan charts do (:mod:`.units`).
+"""
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from ..files import atomic_write
-from .plots import DPI, FIGSIZE, plt
+from .plots import DPI, FIGSIZE, UnitFormatter, plt
+from .units import Scale, count_scale, fmt_usd, money_scale
 
 METRIC_LABELS = {
     "objective": "objective",
-    "total_spend_usd": "total spend (USD)",
+    "total_spend_usd": "total spend",
     "peak_capacity_mw": "peak facility capacity (MW)",
     "training_share": "training share of compute",
     "training_pflops_years": "training compute (PFLOP/s-years)",
@@ -25,9 +30,36 @@ GOOD = ("optimal", "feasible")
 
 
 def metric_label(df: pd.DataFrame, metric: str) -> str:
+    """The metric in words with its unit: ``objective (PFLOP/s-years, discounted)``."""
     if metric == "objective":
         return f"objective ({df.attrs.get('objective_unit', 'objective units')})"
     return METRIC_LABELS.get(metric, metric)
+
+
+def _money(df: pd.DataFrame, metric: str) -> bool:
+    return metric.endswith("_usd") or (metric == "objective"
+                                       and str(df.attrs.get("objective_unit", "")).startswith("USD"))
+
+
+def metric_scale(df: pd.DataFrame, metric: str, values) -> Scale | None:
+    """The unit of a metric's axis, chosen from ``values`` (None for shares, drawn in percent)."""
+    if metric.endswith("share"):
+        return None
+    finite = np.abs(np.asarray(values, dtype=float))
+    top = float(np.nanmax(finite)) if finite.size and np.isfinite(finite).any() else 0.0
+    return money_scale(top) if _money(df, metric) else count_scale(top, "")
+
+
+def _axis(ax, df: pd.DataFrame, metric: str, values, axis: str = "y", what: str | None = None) -> str:
+    """Format ``ax``'s value axis for ``metric`` and return its label."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    label = what or metric_label(df, metric)
+    scale = metric_scale(df, metric, values)
+    if scale is None:
+        target.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        return label
+    target.set_major_formatter(UnitFormatter(scale))
+    return f"{label}, in {scale.label}" if scale.label else label
 
 
 def path_label(df: pd.DataFrame, path: str) -> str:
@@ -59,12 +91,12 @@ def line_chart(df: pd.DataFrame, path: str, metric: str = "objective"):
         ax.scatter(bad[path], [np.nanmin(y) if y.notna().any() else 0] * len(bad), marker="x", color="red",
                    s=80, zorder=3, label="no plan (" + ", ".join(sorted(set(bad.status))) + ")")
     ax.set_xlabel(path_label(df, path))
-    ax.set_ylabel(metric_label(df, metric))
+    ax.set_ylabel(_axis(ax, df, metric, y))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_value(df, path, v)))
-    ax.yaxis.set_major_formatter(_THOUSANDS)
     ax.set_title(f"{metric_label(df, metric)} by {path}")
-    ax.legend(loc="best")
-    fig.tight_layout()
+    from .plots import _legend_below
+
+    _legend_below(fig, [ax])
     return fig
 
 
@@ -83,14 +115,16 @@ def heatmap_chart(df: pd.DataFrame, row_path: str, col_path: str, metric: str = 
     ax.grid(False)
     finite = data[np.isfinite(data)]
     mid = (finite.min() + finite.max()) / 2 if finite.size else 0
+    scale = metric_scale(df, metric, finite) or Scale(0.01, "%")
     if data.size <= 400:
         for i in range(data.shape[0]):
             for j in range(data.shape[1]):
                 v = data[i, j]
-                text = "no plan" if not math.isfinite(v) else f"{v:,.3g}"
+                text = "no plan" if not math.isfinite(v) else f"{v / scale.divisor:,.3g}"
                 ax.text(j, i, text, ha="center", va="center", fontsize=11,
                         color="white" if math.isfinite(v) and v < mid else "black")
-    fig.colorbar(im, ax=ax, label=metric_label(df, metric))
+    bar = fig.colorbar(im, ax=ax)
+    bar.set_label(_axis(bar.ax, df, metric, finite))
     ax.set_title(f"{metric_label(df, metric)} by {row_path} and {col_path}")
     fig.tight_layout()
     return fig
@@ -120,12 +154,13 @@ def tornado_chart(df: pd.DataFrame, metric: str = "objective"):
     ax.barh(ys, low, color="tab:red", label="lowest value")
     ax.barh(ys, high, color="tab:blue", alpha=0.8, label="highest value")
     ax.set_yticks(ys, [f"{p}\n({fmt_value(df, p, lo)} .. {fmt_value(df, p, hi)})" for p, _, _, lo, hi in bars])
-    ax.xaxis.set_major_formatter(_THOUSANDS)
     ax.axvline(0, color="black", linewidth=1)
-    ax.set_xlabel(f"change of {metric_label(df, metric)} from the base ({b:,.4g})")
+    change = f"change of {metric_label(df, metric)} from the base"
+    ax.set_xlabel(_axis(ax, df, metric, [*low, *high], axis="x", what=change))
     ax.set_title(f"Sensitivity of {metric} (one parameter at a time)")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
+    from .plots import _legend_below
+
+    _legend_below(fig, [ax])
     return fig
 
 
@@ -137,11 +172,8 @@ def fmt_value(df: pd.DataFrame, path: str, v: float) -> str:
     if kind == "shift":
         return f"{int(v):+d}y"
     if path.endswith("_usd"):
-        return rf"\${v / 1e9:,.4g}B" if abs(v) >= 1e8 else rf"\${v:,.6g}"  # \$: not mathtext
+        return re.sub(r"\.00([kMBT]?)$", r"\1", fmt_usd(v)).replace("$", r"\$")  # \$: not mathtext
     return f"{v:,.6g}"
-
-
-_THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.6g}")
 
 
 def plot_sweep(df: pd.DataFrame, directory: str | os.PathLike, metric: str = "objective") -> list[Path]:

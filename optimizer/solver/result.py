@@ -26,12 +26,18 @@ class SolveStatus(str, enum.Enum):
 
     @property
     def has_plan(self) -> bool:
+        """Whether the solve returned a plan: OPTIMAL or FEASIBLE."""
         return self in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
 
 
 @dataclass(frozen=True)
 class Progress:
-    """A progress report from a running solve, in spec objective units."""
+    """A progress report from a running solve, in spec objective units.
+
+    ``elapsed_seconds`` since HiGHS started; ``incumbent``: the objective of
+    the best plan found so far, ``bound``: the best bound proven, ``gap``: the
+    relative gap between them (each None until HiGHS has one).
+    """
 
     elapsed_seconds: float
     incumbent: float | None
@@ -41,6 +47,23 @@ class Progress:
 
 @dataclass
 class SolveResult:
+    """What one solve proved and how long it took.
+
+    ``status`` (a :class:`SolveStatus`) and ``message`` say what the solver
+    proved; ``objective`` (of the loaded plan), ``bound`` (the best proven
+    bound) and ``mip_gap`` are in spec units, None where there is none.
+    ``build_seconds``, ``handoff_seconds`` and ``solve_seconds`` time the
+    Pyomo build, the hand-off to HiGHS and HiGHS itself; ``solver`` and
+    ``solver_version`` name it.  ``rows``, ``columns``, ``integers``,
+    ``nonzeros`` and ``ranges`` (coefficient ranges) describe the matrix
+    HiGHS saw; ``gross`` is the gross discounted training the gap of a
+    max_training plan is relative to; ``nodes`` and ``iterations`` count
+    HiGHS's branch-and-bound nodes (-1: solved as an LP) and simplex
+    iterations; ``handle`` is the :class:`~optimizer.solver.ModelHandle`
+    holding the solved model (for marginal values and re-solves; never
+    pickled).
+    """
+
     status: SolveStatus
     message: str
     objective: float | None  # spec units, of the loaded plan
