@@ -216,7 +216,7 @@ def solve(
         _show_plan(plan)
         if plan.status.has_plan and not plan.stochastic:
             _show_binding(plan)
-        if "commitment_cost" in plan.extra:
+        if plan.commitment is not None:
             _show_commitment(plan)
         if plan.status is SolveStatus.INFEASIBLE:
             from ..analysis.diagnose import explain
@@ -235,7 +235,7 @@ def _show_tree(plan) -> None:
     from ..report.text import value_of_information_lines, wrap
 
     inst = plan.instance
-    first = inst.uncertainty.stages[0].year
+    first = inst.tree.first_stage_year
     years = f"{inst.start}" + (f"-{first - 1}" if first - 1 > inst.start else "")
     if plan.status.has_plan:
         c = plan.commitments
@@ -262,9 +262,9 @@ def _show_tree(plan) -> None:
 def _show_commitment(plan) -> None:
     from ..report.units import fmt_number, objective_unit
 
-    cost = plan.extra["commitment_cost"]
+    cost = plan.commitment.commitment_cost
     unit = objective_unit(plan.instance)
-    through = int(plan.extra["committed_through"])
+    through = plan.commitment.committed_through
     show()
     if cost == float("inf"):
         show(f"holding the committed decisions through {through} leaves no feasible plan")

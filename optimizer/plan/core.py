@@ -6,7 +6,7 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -208,17 +208,6 @@ class Plan:
         row.update({k: math.nan for k in columns if k not in row})
         return pd.DataFrame([row], columns=columns)
 
-    @property
-    def extra(self) -> dict:
-        """The typed results as one read-only dict of summary fields (kept for scripts written against
-        earlier versions; use ``parts``, ``tree_summary`` and ``commitment``)."""
-        out = {"terminal_value": self.parts.terminal_value, "scenario_objective": self.parts.scenario_objective,
-               "scenario_terminal_value": self.parts.scenario_terminal_value}
-        if self.tree_summary is not None:
-            out.update({k: v for k, v in asdict(self.tree_summary).items() if v is not None})
-        if self.commitment is not None:
-            out.update(self.commitment.fields())
-        return out
 
     # ------------------------------------------------------------------ writing
 

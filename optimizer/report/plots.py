@@ -268,7 +268,7 @@ def fan_chart(plan: Plan):
     if inst.budget.total_usd is not None:
         ax2.axhline(inst.budget.total_usd, color="red", linestyle="--", label="total budget")
         top_usd = max(top_usd, inst.budget.total_usd)
-    first = inst.uncertainty.stages[0].year
+    first = inst.tree.first_stage_year
     for ax in (ax1, ax2):
         ax.axvspan(years[0] - 0.5, first - 0.5, color="grey", alpha=0.15)
         ax.set_xlabel("year (shaded: decided now, shared by every scenario)")
@@ -296,7 +296,7 @@ def commitments_chart(plan: Plan):
         label = "campus blocks (MW online)" if item == "blocks" else f"{item} (MW drawn)"
         ax.bar(regions, mw, bottom=bottom, label=label, width=0.6)
         bottom = bottom + mw
-    first = plan.instance.uncertainty.stages[0].year
+    first = plan.instance.tree.first_stage_year
     years = f"{plan.instance.start}" + (f"-{first - 1}" if first - 1 > plan.instance.start else "")
     scale_axis(ax, power_scale(bottom.max() if len(bottom) else 0), what="facility power")
     _headroom(ax, bottom.max() if len(bottom) else 0)

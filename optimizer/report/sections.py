@@ -82,7 +82,7 @@ def decision(plan: Plan) -> Section:
     inst = plan.instance
     s = Section("decision", "The decision now")
     if plan.stochastic:
-        first = inst.uncertainty.stages[0].year
+        first = inst.tree.first_stage_year
         years = [t for t in inst.years if t < first]
         names = [st.name for st in inst.uncertainty.stages if st.name]
         revealed = " and ".join(names) if names else "the first uncertainty"
@@ -293,7 +293,7 @@ def scenarios(plan: Plan, value_lines: list[str]) -> Section:
     s.blocks.append(p(f"{len(sc)} scenarios: {stages}."))
     s.blocks.append("<ul class=findings>" + "".join(f"<li>{esc(line)}</li>" for line in value_lines) + "</ul>")
     prob = dict(zip(sc.scenario.astype(str), sc.probability))
-    first = unc.stages[0].year
+    first = inst.tree.first_stage_year
     cap = plan.facilities.groupby(["scenario", "year"], as_index=False).capacity_mw.sum()
     div, unit = vega.money_unit(float(plan.spend.cumulative_usd.max()))
     spend = plan.spend[["scenario", "year", "cumulative_usd"]].assign(busd=lambda d: d.cumulative_usd / div)

@@ -138,11 +138,12 @@ def summary_lines(plan: Plan) -> list[tuple[str, str]]:
         made_of = objective_lines(plan)
         if made_of:
             lines.append(("made of", made_of))
-        if plan.stochastic and plan.extra.get("expected_objective") is not None:
-            lines.append(("expected objective", fmt_number(plan.extra["expected_objective"])
-                          + (f"; CVaR {fmt_number(plan.extra['cvar'])}" if inst.uncertainty.risk_weight else "")))
+        t = plan.tree_summary
+        if plan.stochastic and t is not None and _has(t.expected_objective):
+            lines.append(("expected objective", fmt_number(t.expected_objective)
+                          + (f"; CVaR {fmt_number(t.cvar)}" if inst.uncertainty.risk_weight else "")))
         if getattr(inst.objective, "end_of_horizon", "truncate") == "salvage":
-            lines.append(("terminal value", f"{fmt_number(plan.extra.get('terminal_value', 0.0))} (included; "
+            lines.append(("terminal value", f"{fmt_number(plan.parts.terminal_value)} (included; "
                           "chips in service after the horizon)"))
         if r.bound is not None:
             lines.append(("best bound", fmt_number(r.bound)))
@@ -199,7 +200,7 @@ def objective_parts(plan: Plan) -> dict[str, float]:
     unmet = discounted(plan.compute.groupby("year").unmet_pflops.sum())
     spend = discounted(plan.spend.groupby("year").total_usd.sum())
     penalty = (obj.unmet_penalty or 0.0) * unmet
-    terminal = float(plan.extra.get("terminal_value", 0.0) or 0.0)
+    terminal = float(plan.parts.terminal_value or 0.0)
     if obj.kind == "max_training":
         spend_term = (obj.cost_weight or 0.0) * spend / 1e9
         total = training - penalty - spend_term + terminal
@@ -386,14 +387,16 @@ def _unmet_causes(plan: Plan, years: list[int]) -> list[str]:
 def value_of_information_lines(plan: Plan) -> list[str]:
     """EVPI and VSS in sentences a planner reads (spec v2 section 4.3)."""
     inst = plan.instance
-    x = plan.extra
+    t = plan.tree_summary
+    evpi, ws, vss = (None, None, None) if t is None else (t.evpi, t.wait_and_see, t.vss)
+    status = None if t is None else t.base_plan_status
     unit = "PFLOP/s-years" if inst.objective.kind == "max_training" else "USD"
-    unc = inst.uncertainty
-    names = [s.name for s in unc.stages if s.name]
-    many = len(unc.stages) > 1
+    tree = inst.tree
+    names = [s.name for s in tree.stages if s.name]
+    many = len(tree.stages) > 1
     what = (" and ".join(names) + (" outcomes" if len(names) > 1 else " outcome")) if names else \
-        f"outcome{'s' if many else ''} of the {len(unc.stages)} stage{'s' if many else ''}"
-    first = unc.stages[0].year
+        f"outcome{'s' if many else ''} of the {len(tree.stages)} stage{'s' if many else ''}"
+    first = tree.first_stage_year
 
     def amount(v):
         money = unit == "USD"
@@ -402,28 +405,27 @@ def value_of_information_lines(plan: Plan) -> list[str]:
         return text + share
 
     lines = []
-    if _has(x.get("evpi")):
-        lines.append(f"Knowing the {what} before {first} would be worth {amount(x['evpi'])}: the expected value of "
+    if _has(evpi):
+        lines.append(f"Knowing the {what} before {first} would be worth {amount(evpi)}: the expected value of "
                      f"perfect information (EVPI = {'WS - RP' if unit != 'USD' else 'RP - WS'}, within the gap).")
-    elif "wait_and_see" in x or _has(x.get("wait_and_see")):
+    elif ws is not None:
         lines.append("EVPI: not computed (a scenario alone has no proven plan).")
-    vss = x.get("vss")
     if vss == float("inf"):
         lines.append("Value of the stochastic solution: the base forecast's plan cannot be held — "
-                     f"{x.get('base_plan_status')}.")
+                     f"{status}.")
     elif _has(vss):
         lines.append(f"Planning for the scenarios instead of the base forecast gains {amount(vss)}: the value of the "
                      f"stochastic solution (VSS = {'RP - EEV' if unit != 'USD' else 'EEV - RP'}; the base plan's "
-                     f"commitments score EEV = {fmt_number(x['base_plan_objective'])}).")
+                     f"commitments score EEV = {fmt_number(t.base_plan_objective)}).")
     if not lines:
         lines.append("Value of information: not computed (--no-value-of-information, or the plan has no solution).")
-    elif plan.status is SolveStatus.FEASIBLE and (_has(x.get("evpi")) or _has(vss)):
+    elif plan.status is SolveStatus.FEASIBLE and (_has(evpi) or _has(vss)):
         gap = f" (gap {plan.mip_gap:.2%})" if _has(plan.mip_gap) else ""
         lines.append(f"These values use the stochastic plan RP, which is not proven optimal{gap}: the true RP can "
                      "be higher for max_training (lower for min_cost), so EVPI is smaller and VSS larger than shown "
                      "by up to that gap. Solve without a time limit to prove them.")
-    elif str(x.get("base_plan_status", "optimal")) != "optimal" and _has(vss):
-        lines.append(f"EEV is not proven, {x.get('base_plan_status')}: VSS is known only within that gap.")
+    elif str(status or "optimal") != "optimal" and _has(vss):
+        lines.append(f"EEV is not proven, {status}: VSS is known only within that gap.")
     return lines
 
 
