@@ -18,7 +18,8 @@ from plan_checker import check_plan
 
 from optimizer import load_instance, solve
 from optimizer.analysis import simulate as sim_module
-from optimizer.analysis.simulate import SimulationError, epochs_of, sample_paths, simulate, weighted_quantile
+from optimizer.analysis.simulate import SimulationError, epochs_of, sample_paths, simulate
+from optimizer.instance.tree import weighted_quantile
 
 INSTANCES = Path(__file__).resolve().parent.parent / "instances"
 HEDGE = INSTANCES / "tiny-tree-hedge.yaml"

@@ -55,13 +55,16 @@ from formulations.model import DECISIONS
 from ..errors import InstanceError, Problem
 from ..files import atomic_write
 from ..instance import ROOT, Instance, parse_instance, plain
-from ..instance.tree import cvar
+from ..instance.tree import cvar, weighted_quantile
 from ..parallel import Runner, WorkersStopped, default_workers
 from ..plan import Plan
 from ..plan.tables import V1_TABLES
 from ..solver import ModelHandle, SolveOptions, SolveResult, SolveStatus, solver_version
 
 POLICIES = ("stochastic", "deterministic", "perfect")
+HOLD_AFTER = int(os.environ.get("CAPPLAN_TEST_HOLD_AFTER", "0") or 0)
+"""For tests that interrupt a simulation (``CAPPLAN_TEST_HOLD_AFTER=N``): after N epoch solves are stored it
+waits until it is interrupted, so that the test never races its end.  0 (the default): never."""
 STORE_NAME = "simulation.sqlite"
 WORST = ["optimal", "feasible", "no_solution", "unbounded", "infeasible", "error"]  # worst last
 PATH_COLUMNS = ["policy", "path", "scenario", "weight", "status", "objective", "perfect_objective", "regret",
@@ -215,7 +218,7 @@ class _Solve:
     parent: str | None  # the solve whose realised decisions it holds
     years: tuple[int, ...]  # the years it implements
     paths: int = 0  # paths through it
-    size: int = 1  # scenarios of its problem (an estimate of how hard it is)
+    size: int = 1  # scenarios of its problem times the years it decides (an estimate of how hard it is)
 
 
 def solve_epoch(payload: dict) -> dict:
@@ -360,7 +363,21 @@ class Simulation:
         row = self.paths[(self.paths.policy == policy) & (self.paths.path == path)]
         if row.empty:
             raise KeyError(f"no path {path!r} under policy {policy!r}")
-        return self.plans[policy, row.iloc[0].scenario]
+        row = row.iloc[0]
+        if (policy, row.scenario) in self.plans:
+            return self.plans[policy, row.scenario]
+        if not math.isfinite(row.objective):
+            raise KeyError(f"path {path!r} has no realised plan under {policy!r}: {row.status} in "
+                           f"{row.infeasible_epoch:.0f}")
+        tables = {n: df[(df.policy == policy) & (df.path == path)].drop(columns=["policy", "path"])
+                  .reset_index(drop=True) for n, df in self.realised.items()}
+        status = SolveStatus.OPTIMAL if row.worst_status == "optimal" else SolveStatus.FEASIBLE
+        result = SolveResult(status, "realised decisions of a simulated policy", float(row.objective), None,
+                             None if pd.isna(row.worst_gap) else float(row.worst_gap), 0.0, 0.0, 0.0, "highs",
+                             solver_version())
+        plan = Plan(self.truth.tree.scenario(row.scenario).instance, result, **tables, summary=None)
+        plan.summary = plan._summary()
+        return plan
 
     def summary_fields(self) -> dict:
         """The simulation as one JSON-ready document (``summary.json``)."""
@@ -422,6 +439,40 @@ class Simulation:
         if self.value is not None and math.isfinite(self.value.value):
             head += f", value of the stochastic policy {self.value.value:,.6g}"
         return head + ")"
+
+
+def read_simulation(directory: str | os.PathLike) -> Simulation:
+    """Read a simulation directory written by :meth:`Simulation.write` (any one format) back."""
+    from ..instance import load_instance
+
+    d = Path(directory)
+    doc_path = d / "summary.json"
+    if not doc_path.is_file() or json.loads(doc_path.read_text()).get("kind") != "simulation":
+        raise SimulationError([Problem("", f"{d} is not a simulation directory (no summary.json of kind "
+                                           "simulation); write one with capplan simulate FILE --out DIR")])
+    doc = json.loads(doc_path.read_text())
+
+    def table(name: str) -> pd.DataFrame:
+        for fmt, reader in (("csv", pd.read_csv), ("parquet", pd.read_parquet),
+                            ("json", lambda p: pd.read_json(p, orient="records"))):
+            if (d / f"{name}.{fmt}").is_file():
+                return reader(d / f"{name}.{fmt}")
+        if (d / "simulation.xlsx").is_file():
+            return pd.read_excel(d / "simulation.xlsx", sheet_name=name[:31])
+        raise SimulationError([Problem("", f"{d}: no {name}.csv/.parquet/.json nor simulation.xlsx")])
+
+    paths = table("paths")
+    for c in ("path", "scenario", "message", "status", "worst_status", "policy"):
+        paths[c] = paths[c].fillna("").astype(str)
+    realised = {n: table(f"realised_{n}") for n in V1_TABLES}
+    for df in realised.values():
+        if len(df):
+            df["path"] = df["path"].astype(str)
+    value = doc.get("value_of_stochastic_policy")
+    return Simulation(load_instance(d / "policy.yaml"), load_instance(d / "truth.yaml"), tuple(doc["policies"]),
+                      tuple(doc["epochs"]), bool(doc["sampled"]), int(doc["seed"]), paths, realised,
+                      table("summary"), table("solves"), PolicyValue(**value) if value else None,
+                      float(doc.get("seconds", 0.0)), doc.get("unit", ""))
 
 
 # --------------------------------------------------------------------------- the simulation
@@ -510,14 +561,14 @@ def _plan_solves(policy: Instance, truth: Instance, policies, chosen: list[SimPa
                 history = qtree.node_of(leaf, e)
                 key = _key(name, e, history)
                 s = solves.get(key)
-                if s is None:
-                    size = len(policy.tree.scenarios) if name == "stochastic" else 1
+                if s is None:  # its size: the scenarios of its problem times the years left to decide
+                    size = (len(policy.tree.scenarios) if name == "stochastic" else 1) * (truth.end - e + 1)
                     s = solves[key] = _Solve(key, name, e, history, parent, tuple(range(e, nxt[e])), 0, size)
                 s.paths += 1
                 parent = key
         key = _key("perfect", truth.start, path.scenario)  # O*_s: needed for the regret of every policy
         s = solves.setdefault(key, _Solve(key, "perfect", truth.start, path.scenario, None,
-                                          tuple(truth.years), 0, 1))
+                                          tuple(truth.years), 0, len(truth.years)))
         s.paths += 1
     return solves
 
@@ -555,7 +606,7 @@ def _run(policy: Instance, qtree, solves: dict[str, _Solve], finished: dict[str,
                 out += ready(s.key) if "decisions" in results[s.key] else []
             elif parent is None or "decisions" in results[parent]:
                 out.append(s)
-        return sorted(out, key=lambda s: (-s.size * len(s.years), s.epoch, s.key))
+        return sorted(out, key=lambda s: (-s.size, s.epoch, s.key))
 
     n = workers if workers is not None else default_workers()
     threads = None if client is None and n <= 1 else 1  # one solve at a time in this process: HiGHS's choice
@@ -572,7 +623,7 @@ def _run(policy: Instance, qtree, solves: dict[str, _Solve], finished: dict[str,
     try:
         with Runner(min(n, max(1, len(solves))) if client is None else n, client) as runner:
             for s in pending:
-                runner.submit(s.key, solve_epoch, payload(s), priority=s.size * len(s.years))
+                runner.submit(s.key, solve_epoch, payload(s), priority=s.size)
             for key, row, error in runner.results():
                 if error is not None:
                     row = {"status": "error", "message": f"worker failed: {type(error).__name__}: {error}"}
@@ -584,9 +635,12 @@ def _run(policy: Instance, qtree, solves: dict[str, _Solve], finished: dict[str,
                              f"{row['status']}"
                 if progress is not None:
                     progress(dataclasses.replace(state, elapsed=time.perf_counter() - t0))
+                if HOLD_AFTER and state.done - state.skipped >= HOLD_AFTER:
+                    while True:  # until interrupted (tests only)
+                        time.sleep(0.1)
                 if "decisions" in row:
                     for s in ready(key):
-                        runner.submit(s.key, solve_epoch, payload(s), priority=s.size * len(s.years))
+                        runner.submit(s.key, solve_epoch, payload(s), priority=s.size)
     except WorkersStopped as exc:
         raise SimulationError([Problem("workers", f"{exc}; every epoch solve finished before is kept in the "
                                                   "store")]) from None
@@ -687,16 +741,6 @@ def _regret(objective: float, star: float, maximize: bool) -> float:
     return star - objective if maximize else objective - star
 
 
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """The lower inverse of the weighted distribution: the smallest value whose cumulative weight reaches
-    ``q`` of the total."""
-    order = np.argsort(values, kind="stable")
-    v, w = values[order], weights[order]
-    cum = np.cumsum(w) / w.sum()
-    i = int(np.searchsorted(cum, q - 1e-12, side="left"))
-    return float(v[min(i, len(v) - 1)])
-
-
 def _statistics(name: str, df: pd.DataFrame, sampled: bool, alpha: float, maximize: bool) -> dict:
     x = df.objective.to_numpy(dtype=float)
     w = df.weight.to_numpy(dtype=float)
@@ -752,5 +796,5 @@ def _realised_tables(policies, chosen: list[SimPath], plans: dict) -> dict[str, 
 
 
 __all__ = ["POLICIES", "PolicyValue", "SimPath", "Simulation", "SimulationError", "SimulationProgress",
-           "SimulationStore", "epochs_of", "first_difference", "policy_problem", "sample_paths", "simulate",
-           "weighted_quantile"]
+           "SimulationStore", "epochs_of", "first_difference", "policy_problem", "read_simulation",
+           "sample_paths", "simulate"]

@@ -17,7 +17,7 @@ The conventions every command follows (errors, option ranges, output
 directories, width) are in :mod:`optimizer.cli.conventions`.
 """
 
-from . import alternatives, report, schema, solve, sweep  # noqa: F401  (each command module registers its commands on `app`)
+from . import alternatives, report, schema, simulate, solve, sweep  # noqa: F401  (each command module registers its commands on `app`)
 from .app import Exit, app, main
 
 __all__ = ["Exit", "app", "main"]

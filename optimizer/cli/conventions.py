@@ -177,7 +177,7 @@ class Group(TyperGroup):
     """The ``capplan`` command group: every error in one style, a closed pipe ends quietly."""
 
     ORDER = ("solve", "validate", "explain", "plot", "compare", "report", "sweep", "marginal", "alternatives",
-             "schema")
+             "simulate", "schema")
 
     def list_commands(self, ctx):
         """The commands in the order a new user meets them (solve first), others after."""

@@ -326,11 +326,14 @@ def plot(
                                  help="Directory for the PNG charts (new or empty, or --force)."),
     force: bool = force_option(),
 ) -> None:
-    """Draw slide-ready PNG charts of a plan: fleet, capacity, spend, split, purchases."""
+    """Draw slide-ready PNG charts of a plan (fleet, capacity, spend, split, purchases), or of a simulation
+    directory (the realised objectives, and fans of capacity, spend and unmet demand per policy)."""
     from ..report.plots import plot_plan
+    from ..report.sim_plots import plot_simulation
 
+    sim = _simulation_from(source)
     output_dir(out_dir, force=force)
-    paths = plot_plan(_plan_from(source), out_dir)
+    paths = plot_simulation(sim, out_dir) if sim is not None else plot_plan(_plan_from(source), out_dir)
     for p in paths:
         show(str(p))
 
@@ -350,9 +353,17 @@ def compare(
     plan_b: Path = typer.Argument(..., metavar="B", help="Second plan directory or instance file."),
     as_json: bool = json_option(),
 ) -> None:
-    """Show what changed between two plans: purchases, capacity, spend and split."""
+    """Show what changed between two plans (purchases, capacity, spend and split), or between two simulation
+    directories (each policy's expected objective, quantiles, CVaR, regret and infeasible paths)."""
     from ..report.text import compare_plans
     from ..report.units import fmt_number, fmt_share, fmt_usd
+
+    sims = _simulation_from(plan_a), _simulation_from(plan_b)
+    if any(x is not None for x in sims):
+        if not all(x is not None for x in sims):
+            raise CommandError("compare takes two plans or two simulation directories, not one of each")
+        _compare_simulations(*sims, plan_a, plan_b, as_json)
+        return
 
     try:
         tables = compare_plans(_plan_from(plan_a), _plan_from(plan_b))
@@ -380,6 +391,60 @@ def compare(
             show(_table(df, COMPARE_TITLES.get(name, name), money=money, headers=COMPARE_HEADERS,
                         keys=tuple(c for c in ("scenario", "year") if c in df.columns)))
         show()
+
+
+def _simulation_from(path: Path):
+    """The simulation in a directory written by ``capplan simulate --out`` (None for anything else)."""
+    from ..analysis.simulate import SimulationError, read_simulation
+
+    doc = path / "summary.json"
+    if not (path.is_dir() and doc.is_file()):
+        return None
+    try:
+        if json.loads(doc.read_text()).get("kind") != "simulation":
+            return None
+        return read_simulation(path)
+    except (ValueError, SimulationError) as exc:
+        raise CommandError(f"{path}: not a readable simulation directory: {exc}") from None
+    except InstanceError as exc:
+        raise invalid_instance(exc, "invalid simulation directory: its instance") from None
+
+
+SIM_METRICS = ("expected_objective", "p10", "p50", "p90", "cvar", "expected_regret", "infeasible_paths")
+
+
+def _compare_simulations(a, b, name_a, name_b, as_json: bool) -> None:
+    """Each policy's summary in two simulations, side by side with the change."""
+    import pandas as pd
+
+    from ..report.units import fmt_number, fmt_usd
+
+    money = a.truth.objective.kind == "min_cost"
+    rows = []
+    sa, sb = a.summary.set_index("policy"), b.summary.set_index("policy")
+    for policy in dict.fromkeys([*sa.index, *sb.index]):
+        for metric in SIM_METRICS:
+            x = float(sa.loc[policy, metric]) if policy in sa.index else float("nan")
+            y = float(sb.loc[policy, metric]) if policy in sb.index else float("nan")
+            rows.append({"policy": policy, "metric": metric, "a": x, "b": y, "change": y - x})
+    df = pd.DataFrame(rows)
+    if as_json:
+        sys.stdout.write(json.dumps({"simulations": json.loads(df.to_json(orient="records")),
+                                     "value_a": a.value.value if a.value else None,
+                                     "value_b": b.value.value if b.value else None}, indent=1) + "\n")
+        return
+
+    def cell(v):
+        if isinstance(v, float) and v != v:
+            return "-"
+        return fmt_usd(v) if money else fmt_number(v)
+
+    show(f"a = {name_a}\nb = {name_b}\n")
+    show(_table(df, "policies (realised objective)", keys=("policy", "metric"), right=("a", "b", "change"),
+                formats={c: cell for c in ("a", "b", "change")}))
+    for label, sim in (("a", a), ("b", b)):
+        if sim.value is not None:
+            show(f"value of the stochastic policy ({label}): {cell(sim.value.value)}")
 
 
 @app.command()

@@ -280,3 +280,15 @@ def risk_measure(values: list[float], probabilities: list[float], alpha: float, 
         return expected
     return (1 - weight) * expected + weight * cvar(values, probabilities, alpha, maximize)
 
+
+def weighted_quantile(values, weights, q: float) -> float:
+    """The lower inverse of a discrete weighted distribution: the smallest value whose cumulative weight
+    reaches ``q`` of the total (P10 is ``q=0.1``).  Values may be infinite (an infeasible outcome)."""
+    pairs = sorted(zip(values, weights), key=lambda vw: vw[0])
+    total = sum(w for _, w in pairs)
+    cum = 0.0
+    for value, w in pairs:
+        cum += w
+        if cum >= q * total - 1e-12 * total:
+            return float(value)
+    return float(pairs[-1][0])
