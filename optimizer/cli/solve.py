@@ -395,7 +395,7 @@ def compare(
 
 def _simulation_from(path: Path):
     """The simulation in a directory written by ``capplan simulate --out`` (None for anything else)."""
-    from ..analysis.simulate import SimulationError, read_simulation
+    from ..plan.simulation import read_simulation
 
     doc = path / "summary.json"
     if not (path.is_dir() and doc.is_file()):
@@ -404,7 +404,7 @@ def _simulation_from(path: Path):
         if json.loads(doc.read_text()).get("kind") != "simulation":
             return None
         return read_simulation(path)
-    except (ValueError, SimulationError) as exc:
+    except ValueError as exc:
         raise CommandError(f"{path}: not a readable simulation directory: {exc}") from None
     except InstanceError as exc:
         raise invalid_instance(exc, "invalid simulation directory: its instance") from None
