@@ -129,3 +129,22 @@ def test_an_interrupted_simulation_resumes(tmp_path):
     assert _solves(store) == 8
     fresh = capplan("simulate", HEDGE, "--workers", "1", check=Exit.OK)
     assert done.stdout == fresh.stdout
+
+
+def test_the_report_page_of_a_simulation(sim_dir, tmp_path):
+    """capplan report reads a simulation directory: the policies' figures are those of its tables."""
+    import re
+
+    out, _ = sim_dir
+    page = tmp_path / "sim.html"
+    capplan("report", out, "--out", page, check=Exit.OK)
+    text = page.read_text()
+    assert "Policy simulation: tiny-tree-hedge against tiny-tree-hedge" in text
+    assert "Every one of the 8 epoch solves is proven." in text
+    assert 'id="policies"' in text and 'id="paths"' in text
+    assert "gains 2 discounted PFLOP/s-years" in text
+    summary = pd.read_csv(out / "summary.csv").set_index("policy")
+    for policy in ("stochastic", "deterministic", "perfect"):
+        shown = re.search(rf"<dt>expected, {policy}</dt><dd>([^<]+)</dd>", text)
+        assert shown and float(shown.group(1).replace(",", "")) == summary.loc[policy, "expected_objective"]
+    assert "<script src=" not in text  # scripts inlined: the page opens offline

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
 import typer
 
+from ..report.text import simulation_objective as _objective
+from ..report.text import simulation_value_sentence as value_sentence
 from ..report.text import wrap
-from ..report.units import fmt_number, fmt_share, fmt_usd
+from ..report.units import fmt_share
 from .app import Exit, _load_instance_or_exit, _table, app, dask_client, err, show
 from .conventions import (
     COUNT,
@@ -185,36 +186,6 @@ def simulate(
                   markup=False)
     proven = (sim.solves.status.isin(["optimal", "infeasible"])).all()
     raise typer.Exit(Exit.OK if proven else Exit.FEASIBLE)
-
-
-def _objective(v: float, money: bool) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if math.isinf(v):
-        return "infeasible" if v < 0 or money else "infeasible"
-    return fmt_usd(v) if money else fmt_number(v)
-
-
-def value_sentence(sim) -> str:
-    """The value of the stochastic policy in one sentence, with its interval when sampled."""
-    v = sim.value
-    if v is None:
-        return "Value of the stochastic policy: not computed (it needs both the stochastic and the deterministic " \
-               "policy)."
-    money = sim.truth.objective.kind == "min_cost"
-    unit = "" if money else " discounted PFLOP/s-years"
-    what = ("Planning against the tree, and re-planning as the future is revealed, " + ("saves" if money else
-            "gains"))
-    if math.isnan(v.value):
-        return "Value of the stochastic policy: undefined (both policies leave some path infeasible)."
-    if math.isinf(v.value):
-        worse = "deterministic" if v.value > 0 else "stochastic"
-        return f"Value of the stochastic policy: unbounded: the {worse} policy leaves some path infeasible."
-    text = f"{what} {_objective(v.value, money)}{unit} in expectation over re-planning on the base forecast " \
-           "(the value of the stochastic policy)"
-    if v.sampled and v.low is not None:
-        text += f", 95% interval {_objective(v.low, money)} to {_objective(v.high, money)} over the sampled paths"
-    return text + "."
 
 
 def show_simulation(sim) -> None:

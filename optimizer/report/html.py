@@ -123,7 +123,18 @@ class Kind:
     read: Callable[[Path], object]
 
 
+def read_simulation_dir(path: Path):
+    """An output directory of ``capplan simulate --out``."""
+    from ..plan.simulation import read_simulation
+
+    try:
+        return read_simulation(path)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+
+
 KINDS = (
+    Kind("simulation", "truth.yaml", read_simulation_dir),
     Kind("sweep", "sweep.csv", read_sweep),
     Kind("alternatives", "alternatives.csv", read_alternatives),
     Kind("plan", "summary.json", read_plan_dir),
@@ -141,7 +152,7 @@ def read_result(path: str | os.PathLike):
     if (path / "sweep.sqlite").is_file():
         raise ReportError(f"{path} holds an unfinished sweep (sweep.sqlite, no sweep.csv): finish it with "
                           "capplan sweep ... --out DIR --resume")
-    raise ReportError(f"{path} is not a plan, sweep or alternatives directory (none of "
+    raise ReportError(f"{path} is not a plan, sweep, alternatives or simulation directory (none of "
                       f"{', '.join(k.marker for k in KINDS)}); write one with capplan solve FILE --out DIR")
 
 
@@ -227,6 +238,30 @@ def sweep_page(result: SweepResult) -> Page:
                  sections.sweep_table(df, result.paths, result.kinds)])
 
 
+def simulation_page(sim) -> Page:
+    """A policy simulation: the policies side by side, the value of the stochastic policy, every path."""
+    from .text import simulation_objective, simulation_value_sentence
+
+    money = sim.truth.objective.kind == "min_cost"
+    unproven = sim.solves[~sim.solves.status.isin(["optimal", "infeasible"])]
+    n = sim.paths.path.nunique()
+    if len(unproven):
+        status, level = (f"{len(unproven)} of {len(sim.solves)} epoch solves are not proven optimal (worst gap "
+                         f"{unproven.mip_gap.max():.3%}): the outcomes are those of the plans found."), "warn"
+    else:
+        status, level = f"Every one of the {len(sim.solves)} epoch solves is proven.", "ok"
+    figures = [("paths", number(n) + (" (sampled)" if sim.sampled else "")),
+               ("epochs", ", ".join(map(str, sim.epochs)))]
+    if sim.value is not None:
+        figures.append(("value of the stochastic policy", simulation_objective(sim.value.value, money)))
+    for r in sim.summary.itertuples():
+        figures.append((f"expected, {r.policy}", simulation_objective(r.expected_objective, money)))
+    return Page(f"Policy simulation: {sim.policy_instance.name} against {sim.truth.name}", status, level,
+                f"{sim.truth.start}-{sim.truth.end}, objective {sim.truth.objective.kind}, policies "
+                f"{', '.join(sim.policies)}", figures,
+                [sections.simulation_policies(sim, simulation_value_sentence(sim)), sections.simulation_paths(sim)])
+
+
 def sweep_result(df: pd.DataFrame) -> SweepResult:
     """The table :func:`optimizer.sweep` returns, with its paths and kinds from its ``attrs``."""
     vary = df.attrs.get("vary") or {}
@@ -245,6 +280,8 @@ def page(result) -> Page:
         return sweep_page(result)
     if hasattr(result, "table") and isinstance(getattr(result, "optimal", None), Plan):
         return ranges_page(result)
+    if hasattr(result, "policies") and hasattr(result, "realised"):
+        return simulation_page(result)
     raise TypeError(f"no report for a {type(result).__name__}: give a Plan, a sweep table or Alternatives")
 
 

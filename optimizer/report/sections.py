@@ -431,3 +431,62 @@ def sweep_table(df: pd.DataFrame, paths: list[str], kinds: dict[str, str]) -> Se
               "unmet_pflops_years": "unmet PFLOP/s-years"}
     s.blocks.append(table(df[cols], fmts, labels=labels, caption="Scenarios (click a header to sort)"))
     return s
+
+
+# --------------------------------------------------------------------------- policy simulation
+
+
+def simulation_policies(sim, value_sentence: str) -> Section:
+    """The policies side by side: their realised objectives, the value of the stochastic policy, the spread."""
+    s = Section("policies", "The policies, re-planning as the future is revealed")
+    money = sim.truth.objective.kind == "min_cost"
+    fmt = usd if money else (lambda v: "infeasible" if isinstance(v, float) and math.isinf(v) else number(v))
+    n = sim.paths.path.nunique()
+    s.blocks.append(p(f"{n} path{'s' if n != 1 else ''} of {sim.truth.name}"
+                      + (f", drawn by probability (seed {sim.seed})" if sim.sampled else ", every leaf with its "
+                         "probability") + f"; each policy re-plans in {', '.join(map(str, sim.epochs))} with what "
+                      "is known then and its past held. stochastic: plans against the policy file's remaining "
+                      "stages; deterministic: against what has been revealed alone; perfect: knows the path from "
+                      "the start (the bound no policy beats)."))
+    s.blocks.append(f"<ul class=findings><li>{esc(value_sentence)}</li></ul>")
+    cols = ["policy", "expected_objective", "standard_error", "p10", "p50", "p90", "cvar", "expected_regret",
+            "infeasible_paths"]
+    if not sim.sampled:
+        cols.remove("standard_error")
+    s.blocks.append(table(sim.summary[cols], {c: fmt for c in cols[1:-1]},
+                          labels={"expected_objective": "expected", "standard_error": "std error", "p10": "P10",
+                                  "p50": "P50", "p90": "P90", "cvar": "CVaR", "expected_regret": "regret",
+                                  "infeasible_paths": "infeasible paths"},
+                          caption="Realised objective of each policy over the paths"))
+    charts = [vega.strip(sim.paths, "objective", "policy", "weight", title="Realised objective of each path",
+                         axis="realised objective", money=money)]
+    weights = sim.paths.drop_duplicates(["policy", "path"]).set_index(["policy", "path"]).weight
+    fac = sim.realised["facilities"]
+    if len(fac):
+        years = list(sim.truth.years)
+        for policy in sim.policies:
+            per = fac[fac.policy == policy].groupby(["path", "year"], as_index=False).capacity_mw.sum()
+            if not len(per):
+                continue
+            prob = {path: float(weights.get((policy, path), 0.0)) for path in per.path.unique()}
+            charts.append(vega.fan(per.rename(columns={"path": "scenario"}), "capacity_mw", prob,
+                                   sim.epochs[1] if len(sim.epochs) > 1 else years[0],
+                                   title=f"Facility capacity, {policy} policy", axis="facility MW"))
+    s.blocks.append(Charts(charts))
+    return s
+
+
+def simulation_paths(sim) -> Section:
+    """Every path under every policy: its weight, status, realised and perfect-foresight objectives, regret."""
+    s = Section("paths", "Paths")
+    money = sim.truth.objective.kind == "min_cost"
+    fmt = usd if money else (lambda v: "infeasible" if isinstance(v, float) and math.isinf(v) else number(v))
+    cols = ["policy", "path", "weight", "status", "objective", "perfect_objective", "regret", "spend_usd",
+            "unmet_pflops_years", "message"]
+    s.blocks.append(table(sim.paths[cols], {"weight": lambda v: f"{v:.3g}", "objective": fmt,
+                                             "perfect_objective": fmt, "regret": fmt, "spend_usd": usd},
+                          labels={"perfect_objective": "with perfect foresight", "spend_usd": "spend",
+                                  "unmet_pflops_years": "unmet PFLOP/s-years"},
+                          caption="Each path's realised objective, the best with perfect foresight, and the regret",
+                          scroll=True))
+    return s

@@ -540,3 +540,38 @@ def compare_pair(a: Plan, b: Plan) -> dict[str, pd.DataFrame]:
     head = pd.DataFrame({"metric": list(ha), "a": list(ha.values()), "b": list(hb.values())})
     head["change"] = head.b - head.a
     return {"headline": head, "purchases": purchases, "capacity": capacity, "spend": spend, "split": split}
+
+
+# --------------------------------------------------------------------------- policy simulation
+
+
+def simulation_objective(v: float, money: bool) -> str:
+    """A realised objective in words: money or PFLOP/s-years with separators, ``infeasible`` for an infinite one."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if math.isinf(v):
+        return "infeasible"
+    return fmt_usd(v) if money else fmt_number(v)
+
+
+def simulation_value_sentence(sim) -> str:
+    """The value of the stochastic policy in one sentence, with its interval when sampled."""
+    v = sim.value
+    if v is None:
+        return "Value of the stochastic policy: not computed (it needs both the stochastic and the deterministic " \
+               "policy)."
+    money = sim.truth.objective.kind == "min_cost"
+    unit = "" if money else " discounted PFLOP/s-years"
+    what = ("Planning against the tree, and re-planning as the future is revealed, " + ("saves" if money else
+            "gains"))
+    if math.isnan(v.value):
+        return "Value of the stochastic policy: undefined (both policies leave some path infeasible)."
+    if math.isinf(v.value):
+        worse = "deterministic" if v.value > 0 else "stochastic"
+        return f"Value of the stochastic policy: unbounded: the {worse} policy leaves some path infeasible."
+    text = (f"{what} {simulation_objective(v.value, money)}{unit} in expectation over re-planning on the base "
+            "forecast (the value of the stochastic policy)")
+    if v.sampled and v.low is not None:
+        text += (f", 95% interval {simulation_objective(v.low, money)} to {simulation_objective(v.high, money)} "
+                 "over the sampled paths")
+    return text + "."

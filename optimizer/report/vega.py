@@ -249,6 +249,26 @@ def fan(per: pd.DataFrame, value: str, probability: dict[str, float], first_stag
     return _finish(alt.layer(*layers), None, title, subtitle)
 
 
+def strip(df: pd.DataFrame, value: str, group: str, weight: str, *, title: str, axis: str, money: bool) -> dict:
+    """Each row a dot (size by weight) in its group's column: how the realised objectives spread by policy;
+    infinite values (infeasible paths) are left out and counted in the subtitle."""
+    finite = df[np.isfinite(df[value].astype(float))]
+    div, unit = money_unit(float(finite[value].abs().max()) if len(finite) else 1.0) if money else (1.0, axis)
+    data = finite.assign(shown=finite[value].astype(float) / div)
+    order = list(dict.fromkeys(df[group]))
+    chart = alt.Chart(data).mark_circle(opacity=0.55, stroke="#333333", strokeWidth=0.5).encode(
+        x=alt.X(f"{group}:N", title=None, sort=order, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("shown:Q", title=unit if money else axis, scale=alt.Scale(zero=False)),
+        size=alt.Size(f"{weight}:Q", legend=None, scale=alt.Scale(range=[30, 600])),
+        color=alt.Color(f"{group}:N", legend=None, sort=order, scale=alt.Scale(range=PALETTE)),
+        tooltip=[alt.Tooltip(f"{group}:N"), alt.Tooltip("path:N"), alt.Tooltip(f"{weight}:Q", format=".3g"),
+                 alt.Tooltip("shown:Q", title=unit if money else axis, format=",.4~f" if money else ",.0f")],
+    )
+    bad = int((~np.isfinite(df[value].astype(float))).sum())
+    subtitle = "a dot per path, its size by weight" + (f"; {bad} infeasible not shown" if bad else "")
+    return _finish(chart, None, title, subtitle)
+
+
 def marginals(b: pd.DataFrame) -> dict:
     """The binding constraints' marginal values (horizontal bars), largest first; ``b`` has label, marginal,
     family, unit."""
