@@ -372,7 +372,9 @@ def test_plot_and_compare_tree_plans(hedge, tmp_path):
     plots.plt.close(fig)
     paths = plots.plot_plan(plan, tmp_path / "charts")
     names = {p.name for p in paths}
-    assert {"fan.png", "commitments.png", "capacity-weak.png"} <= names
+    assert names == {"fan.png", "commitments.png"}  # each scenario's own charts only on request
+    names = {p.name for p in plots.plot_plan(plan, tmp_path / "more", scenarios=True)}
+    assert {"fan.png", "commitments.png", "capacity-weak.png", "capacity-on-spec.png"} <= names
     other = solve(inst.with_changes({"chips.a.price_usd": 50}), mip_gap=GAP)
     tables = compare_plans(plan, other)
     assert list(tables["headline"].columns)[0] == "scenario"
@@ -415,3 +417,17 @@ def test_salvage_in_every_scenario_of_a_tree():
     assert all(v > 0 for v in terminal.values())
     expected = sum(s.probability * terminal[s.id] for s in inst.scenarios())
     assert plan.summary.iloc[0]["terminal_value"] == pytest.approx(expected)
+
+
+def test_the_fan_chart_of_a_large_tree_shows_quantile_bands(tmp_path):
+    """Past a dozen scenarios the fan chart draws probability-weighted bands and the median, not a line each."""
+    from test_simulate import _three_stages
+
+    inst = load_instance(_three_stages())  # 27 scenarios
+    plan = solve(inst, value_of_information=False)
+    fig = plots.fan_chart(plan)
+    ax = fig.axes[0]
+    assert len(ax.collections) >= 2 and len(ax.lines) == 1  # two bands and the median
+    labels = ax.get_legend_handles_labels()[1]
+    assert "10-90% of 27 scenarios" in labels and "median" in labels
+    plots.save(fig, tmp_path / "fan.png")

@@ -325,15 +325,19 @@ def plot(
     out_dir: Path = typer.Option(Path("charts"), "--out", metavar="DIR",
                                  help="Directory for the PNG charts (new or empty, or --force)."),
     force: bool = force_option(),
+    scenarios: bool = typer.Option(False, "--scenarios", help="A plan under uncertainty: also each scenario's "
+                                   "own charts (the first 12 scenarios)."),
 ) -> None:
-    """Draw slide-ready PNG charts of a plan (fleet, capacity, spend, split, purchases), or of a simulation
-    directory (the realised objectives, and fans of capacity, spend and unmet demand per policy)."""
+    """Draw slide-ready PNG charts of a plan (fleet, capacity, spend, split, purchases; under uncertainty the
+    fan chart and what to commit now), or of a simulation directory (the realised objectives, and fans of
+    capacity, spend and unmet demand per policy)."""
     from ..report.plots import plot_plan
     from ..report.sim_plots import plot_simulation
 
     sim = _simulation_from(source)
     output_dir(out_dir, force=force)
-    paths = plot_simulation(sim, out_dir) if sim is not None else plot_plan(_plan_from(source), out_dir)
+    paths = plot_simulation(sim, out_dir) if sim is not None else plot_plan(_plan_from(source), out_dir,
+                                                                            scenarios=scenarios)
     for p in paths:
         show(str(p))
 

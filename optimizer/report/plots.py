@@ -242,25 +242,48 @@ def purchases_chart(plan: Plan):
     return fig
 
 
+FAN_LINES = 12
+"""Up to this many scenarios the fan chart draws a line per scenario; past it, probability-weighted quantile
+bands (10-90%, 25-75%) and the median."""
+
+
 def fan_chart(plan: Plan):
-    """A plan under uncertainty: facility capacity and cumulative spend of every scenario (line weight by
-    probability), the years before the first stage (shared by all) shaded."""
+    """A plan under uncertainty: facility capacity and cumulative spend by year, the years before the first
+    stage (shared by all) shaded: a line per scenario (weight by probability) up to :data:`FAN_LINES`
+    scenarios, quantile bands over the scenarios beyond."""
+    from ..instance.tree import weighted_quantile
+
     years = _years(plan)
     inst = plan.instance
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=FIGSIZE)
     sc = plan.scenarios.set_index("scenario")
     most = sc.probability.max()
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    top_mw = top_usd = 0.0
-    for i, sid in enumerate(sc.index):
-        width = 0.8 + 5.0 * sc.probability[sid] / most
-        label = f"{sid} (p {sc.probability[sid]:.2f})"
-        color = colors[i % len(colors)]
-        cap = plan.facilities[plan.facilities.scenario == sid].groupby("year").capacity_mw.sum().reindex(years)
-        ax1.plot(years, cap.to_numpy(), linewidth=width, color=color, label=label, alpha=0.85)
-        spend = plan.spend[plan.spend.scenario == sid].set_index("year").cumulative_usd.reindex(years)
-        ax2.plot(years, spend.to_numpy(), linewidth=width, color=color, alpha=0.85)
-        top_mw, top_usd = max(top_mw, float(np.nanmax(cap))), max(top_usd, float(np.nanmax(spend)))
+    cap_all = plan.facilities.groupby(["scenario", "year"]).capacity_mw.sum().unstack("year").reindex(
+        index=sc.index, columns=years)
+    spend_all = plan.spend.pivot_table(index="scenario", columns="year", values="cumulative_usd").reindex(
+        index=sc.index, columns=years)
+    top_mw, top_usd = float(np.nanmax(cap_all.to_numpy())), float(np.nanmax(spend_all.to_numpy()))
+    if len(sc) <= FAN_LINES:
+        for i, sid in enumerate(sc.index):
+            width = 0.8 + 5.0 * sc.probability[sid] / most
+            label = f"{sid} (p {sc.probability[sid]:.2f})"
+            color = colors[i % len(colors)]
+            ax1.plot(years, cap_all.loc[sid].to_numpy(), linewidth=width, color=color, label=label, alpha=0.85)
+            ax2.plot(years, spend_all.loc[sid].to_numpy(), linewidth=width, color=color, alpha=0.85)
+    else:
+        w = sc.probability.to_numpy()
+        tops = []
+        for ax, table in ((ax1, cap_all), (ax2, spend_all)):
+            q = {x: [weighted_quantile(table[t].to_numpy(), w, x) for t in years] for x in (0.1, 0.25, 0.5, 0.75, 0.9)}
+            tops.append(max(q[0.9]))
+            labelled = ax is ax1
+            ax.fill_between(years, q[0.1], q[0.9], color=colors[0], alpha=0.18,
+                            label=f"10-90% of {len(sc)} scenarios" if labelled else None)
+            ax.fill_between(years, q[0.25], q[0.75], color=colors[0], alpha=0.35,
+                            label="25-75%" if labelled else None)
+            ax.plot(years, q[0.5], color=colors[0], linewidth=2.4, label="median" if labelled else None)
+        top_mw, top_usd = tops  # the axes for the bands, not for the most extreme scenario
     if inst.power.ceiling_mw is not None:
         ax1.step(years, [inst.power.ceiling_mw[t] for t in years], where="mid", color="red", linestyle="--",
                  label="power ceiling (base)")
@@ -361,18 +384,19 @@ def save(fig, path: Path) -> Path:
         plt.close(fig)
 
 
-def plot_plan(plan: Plan, directory: str | os.PathLike) -> list[Path]:
+def plot_plan(plan: Plan, directory: str | os.PathLike, *, scenarios: bool = False) -> list[Path]:
     """Write every chart as ``<name>.png`` (1280x720) into ``directory``; returns the paths.
 
-    A plan under uncertainty gets the fan chart and the commitments chart, and
-    (up to 12 scenarios) the v1 charts of each scenario (``<name>-<scenario>.png``).
+    A plan under uncertainty gets the fan chart and the commitments chart; with
+    ``scenarios`` also the v1 charts of each scenario (``<name>-<scenario>.png``,
+    the first :data:`MAX_SCENARIO_CHARTS` scenarios).
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     if not plan.stochastic:
         return [save(func(plan), out / f"{name}.png") for name, func in CHART_FUNCS.items()]
     paths = [save(func(plan), out / f"{name}.png") for name, func in TREE_CHART_FUNCS.items()]
-    for sid in plan.scenarios.scenario[:MAX_SCENARIO_CHARTS]:
+    for sid in plan.scenarios.scenario[:MAX_SCENARIO_CHARTS] if scenarios else ():
         one = plan.scenario(sid)
         safe = sid.replace("/", "_")
         paths += [save(func(one), out / f"{name}-{safe}.png") for name, func in CHART_FUNCS.items()]
