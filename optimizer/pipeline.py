@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
+import time
 from collections.abc import Callable
 
 import pandas as pd
@@ -92,7 +93,10 @@ def solve(
       that plan's purchases and block starts of the years up to ``through``
       (spec v2 section 6) and reports ``commitment_cost``; a plan the instance
       cannot take raises :class:`~optimizer.plan.commit.CommitmentError`.
-    * ``time_limit`` and ``mip_gap`` apply to every solve.
+    * ``time_limit`` (seconds) bounds the whole run: the main solve gets it, and
+      every analysis solve beside it (value of information, the free re-plan)
+      gets what is left of it when it starts (none once it is spent: its
+      result then says so); ``mip_gap`` applies to every solve.
     * ``threads``: HiGHS threads for the main solve (default: HiGHS's choice);
       ``log`` streams the HiGHS log; ``progress`` is called with a
       :class:`~optimizer.solver.Progress` (elapsed time, best plan, bound, gap)
@@ -111,7 +115,8 @@ def solve(
         commitments = commitments_from(instance, commit, through)
     stochastic = getattr(instance, "uncertainty", None) is not None
     options = dict(time_limit=time_limit, mip_gap=mip_gap)
-    jobs = _Jobs(instance, commitments, options, on_step)
+    deadline = None if time_limit is None else time.time() + time_limit  # wall clock: shared with the workers
+    jobs = _Jobs(instance, commitments, {**options, "deadline": deadline}, on_step)
     if commitments is not None:
         jobs.add("free", instance, None)
     if stochastic and value_of_information:
@@ -325,10 +330,18 @@ def solve_task(payload: dict) -> dict:
     """Solve one instance in a worker: its status, objective and bound; with ``root_years`` its decisions of
     those years, with ``root_ops`` the root operation of those years (:func:`root_values`)."""
     inst = payload["instance"]
+    limit = payload["time_limit"]
+    if payload.get("deadline") is not None:  # what is left of the whole run's time limit
+        left = payload["deadline"] - time.time()
+        if left <= 0.05:
+            return {"status": SolveStatus.NO_SOLUTION.value, "objective": None, "mip_gap": None, "bound": None,
+                    "gross": None, "seconds": 0.0,
+                    "message": "not started: the time limit of the whole run was spent"}
+        limit = left if limit is None else min(limit, left)
     handle = ModelHandle(inst, commitments=payload.get("commit"))
     handle.fix(payload.get("hold") or ())
     abs_gap = payload.get("abs_gap")
-    r = handle.solve(SolveOptions(time_limit=payload["time_limit"],
+    r = handle.solve(SolveOptions(time_limit=limit,
                                   mip_gap=0.0 if abs_gap is not None else payload["mip_gap"],
                                   threads=payload.get("threads"), abs_gap=abs_gap))
     out = {"status": r.status.value, "objective": r.objective, "mip_gap": r.mip_gap,

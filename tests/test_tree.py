@@ -431,3 +431,34 @@ def test_the_fan_chart_of_a_large_tree_shows_quantile_bands(tmp_path):
     labels = ax.get_legend_handles_labels()[1]
     assert "10-90% of 27 scenarios" in labels and "median" in labels
     plots.save(fig, tmp_path / "fan.png")
+
+
+def test_the_time_limit_bounds_the_whole_run_value_of_information_included(monkeypatch):
+    """Every analysis solve gets what is left of the run's time limit; once it is spent none starts, and the
+    value of information says it was not computed.  (Deterministic: the clock is moved, not raced.)"""
+    from optimizer import pipeline
+
+    inst = load_instance(INSTANCES / "tiny-tree-hedge.yaml")
+    limits = []
+    real = pipeline.ModelHandle.solve
+
+    def recording(self, options=None, **kwargs):
+        limits.append(options.time_limit)
+        return real(self, options, **kwargs)
+
+    monkeypatch.setattr(pipeline.ModelHandle, "solve", recording)
+    plan = solve(inst, time_limit=300, workers=1)
+    assert len(limits) >= 1 + 1 + len(inst.scenarios())  # main, base, WS, EEV...
+    assert limits[0] == 300 and all(0 < x <= 300 for x in limits[1:])
+    assert plan.tree_summary.evpi == pytest.approx(7)
+    # a run whose limit is spent when the analyses start: they do not start, and say so
+    clock, calls = pipeline.time.time, []
+
+    def later():  # the first reading sets the run's deadline; every later one is a million seconds on
+        calls.append(1)
+        return clock() + (0 if len(calls) == 1 else 1e6)
+
+    monkeypatch.setattr(pipeline.time, "time", later)
+    late = solve(inst, time_limit=300, workers=1)
+    assert late.status is SolveStatus.OPTIMAL  # the main solve had its time
+    assert late.tree_summary.evpi is None and late.tree_summary.base_plan_status == "base plan no_solution"

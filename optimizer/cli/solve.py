@@ -155,7 +155,7 @@ def solve(
     force: bool = force_option(),
     fmt: str = typer.Option("csv", "--format", metavar="FORMATS",
                             help="Comma-separated formats: csv,parquet,xlsx,json."),
-    time_limit: str | None = time_limit_option(),
+    time_limit: str | None = time_limit_option("the whole run: the solve and the analyses beside it"),
     gap: str = gap_option(),
     threads: str | None = threads_option(),
     log: bool = typer.Option(False, "--log", help="Stream the HiGHS log."),
