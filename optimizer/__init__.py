@@ -13,11 +13,13 @@ above the solve, and the command line (``optimizer.cli``) is a thin shell on top
 
 from .analysis.alternatives import Alternatives, alternatives
 from .analysis.diagnose import Explanation, explain
+from .analysis.simulate import simulate
 from .analysis.sweep import marginal, sweep
 from .errors import InstanceError, Problem
 from .instance import Factor, Instance, Shift, load_instance
 from .pipeline import solve
 from .plan import Plan, read_plan
+from .plan.simulation import PolicyValue, Simulation, read_simulation
 from .solver import Progress, SolveResult, SolveStatus
 
 __all__ = [
@@ -27,16 +29,20 @@ __all__ = [
     "Instance",
     "InstanceError",
     "Plan",
+    "PolicyValue",
     "Problem",
     "Progress",
+    "Shift",
+    "Simulation",
     "SolveResult",
     "SolveStatus",
-    "Shift",
     "alternatives",
     "explain",
     "load_instance",
     "marginal",
     "read_plan",
+    "read_simulation",
+    "simulate",
     "solve",
     "sweep",
 ]

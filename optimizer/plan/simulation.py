@@ -42,7 +42,11 @@ def _json_default(x):
 @dataclass(frozen=True)
 class PolicyValue:
     """The value of the stochastic policy (spec v3 section 8.3): E[O^stochastic] - E[O^deterministic]
-    (max_training; the reverse for min_cost), with its 95% interval when the paths are sampled."""
+    (max_training; the reverse for min_cost), in objective units.
+
+    ``value``: the difference of the expectations; ``low`` and ``high``: its 95% interval when the paths are
+    sampled (``sampled``; from the paired differences), None when every leaf is a path (the value is exact).
+    """
 
     value: float
     low: float | None = None
@@ -54,11 +58,15 @@ class PolicyValue:
 class Simulation:
     """The result of :func:`simulate`.
 
+    ``policy_instance`` (P) and ``truth`` (Q) are the two files; ``policies`` the policies simulated;
+    ``epochs`` the years each re-plans in; ``sampled`` whether the paths were drawn (with ``seed``).
     ``paths``: one row per policy and path (the realised objective, the perfect-foresight optimum O*_s, the
     regret, spend, unmet demand, the worst status and gap of its epoch solves); ``realised``: the v1 plan
     tables of every path's realised plan with ``policy`` and ``path`` columns; ``summary``: one row per
     policy (expected objective, its standard error when sampled, P10/P50/P90, CVaR, expected regret,
-    infeasible paths); ``value``: the value of the stochastic policy; ``solves``: every epoch solve.
+    infeasible paths); ``solves``: every epoch solve; ``value``: the value of the stochastic policy
+    (:class:`PolicyValue`); ``seconds``: the run's wall time; ``unit``: the objective's unit; ``plans``:
+    the realised plans computed in this process, by (policy, scenario) (see :meth:`plan`).
     """
 
     policy_instance: Instance
@@ -78,6 +86,7 @@ class Simulation:
 
     @property
     def maximize(self) -> bool:
+        """Whether the objective is maximised (max_training) rather than minimised (min_cost)."""
         return self.truth.objective.kind == "max_training"
 
     def plan(self, policy: str, path: str) -> Plan:
@@ -115,8 +124,9 @@ class Simulation:
         return doc
 
     def write(self, directory: str | os.PathLike, formats: Sequence[str] = ("csv",)) -> list[Path]:
-        """Every table in each format (``paths``, ``summary``, ``solves``, ``realised_<table>``), ``summary.json``
-        and copies of the policy and truth files, each written atomically."""
+        """Write every table in each of ``formats`` (``paths``, ``summary``, ``solves``, ``realised_<table>``),
+        ``summary.json`` and copies of the policy and truth files into ``directory``, each atomically;
+        returns the paths written."""
         bad = [f for f in formats if f not in FORMATS]
         if bad:
             raise ValueError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
