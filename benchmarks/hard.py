@@ -63,6 +63,8 @@ def _cases() -> dict[str, dict]:
         cases[f"mc-pen-s{s}"] = {"gen": "min_cost", "demand": "penalty", "seed": s}
     for s in range(3):
         cases[f"mc-hard-s{s}"] = {"gen": "min_cost", "demand": "hard", "seed": s}
+    for s in range(6):  # issue 18: min_cost with small (25 MW) blocks over 3 regions, the proof's tail
+        cases[f"mc-hard25-s{s}"] = {"gen": "min_cost", "demand": "hard", "seed": s, "regions": 3, "block_mw": 25}
     cases["def-60B"] = {"default": {"budget.total_usd": 60e9}}
     cases["def-70B"] = {"default": {"budget.total_usd": 70e9}}
     cases["def-80B"] = {"default": {"budget.total_usd": 80e9}}
@@ -88,7 +90,8 @@ def load_case(name: str):
         return load_instance(generate_instance(*(int(x) for x in spec["size"].split("x")), seed=0))
     if "gen" in spec:
         return load_instance(generate_hard_instance(spec["seed"], kind=spec["gen"],
-                                                    demand=spec.get("demand", "penalty")))
+                                                    demand=spec.get("demand", "penalty"),
+                                                    n_regions=spec.get("regions"), block_mw=spec.get("block_mw")))
     from optimizer.instance import Factor, concrete_changes
 
     inst = load_instance(DEFAULT)

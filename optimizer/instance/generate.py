@@ -77,7 +77,8 @@ def generate_instance(n_regions: int = 3, n_chips: int = 3, n_years: int = 10, *
 
 
 def generate_hard_instance(seed: int = 0, *, kind: str = "max_training", n_regions: int | None = None,
-                           n_years: int = 10, start: int = 2026, demand: str = "penalty") -> dict:
+                           n_years: int = 10, start: int = 2026, demand: str = "penalty",
+                           block_mw: float | None = None) -> dict:
     """Return a raw instance of the "hard" shape of issue 13 (seeded).
 
     The shape: integer campus blocks of 50-100 MW with one- and two-year lead
@@ -91,7 +92,7 @@ def generate_hard_instance(seed: int = 0, *, kind: str = "max_training", n_regio
     ``kind`` is ``max_training`` (unmet-demand penalty in PFLOP/s-years) or
     ``min_cost`` (annual budget caps as well; ``demand="penalty"`` prices unmet
     demand in USD per PFLOP/s-year, ``demand="hard"`` makes demand a hard
-    constraint).
+    constraint).  ``block_mw`` gives every region blocks of that size (the small-block shape of issue 18).
     """
     if kind not in ("max_training", "min_cost"):
         raise ValueError(f"kind must be max_training or min_cost, got {kind!r}")
@@ -105,6 +106,8 @@ def generate_hard_instance(seed: int = 0, *, kind: str = "max_training", n_regio
         rid = f"r{i}"
         existing = float(round(rng.uniform(400, 600))) if i == 0 else float(rng.choice([0.0, 0.0, 100.0, 150.0]))
         block = float(rng.choice([50, 60, 75, 80, 100]))
+        if block_mw is not None:
+            block = float(block_mw)
         lead = 2 if i == 0 else (1 if i == 1 else int(rng.integers(1, 3)))
         top = float(round(rng.uniform(1200, 2400), -1))
         mid = existing + float(round(rng.uniform(300, 800), -1))
