@@ -340,7 +340,7 @@ def test_bad_input_exits_like_plot(case, tmp_path):
         out = tmp_path / "no" / "r.html" if case == "out-missing-dir" else tmp_path
     r = report_cli(source, out)
     assert r.exit_code == expect, r.output
-    words = {"missing": "no such file", "empty-dir": "not a plan, sweep or alternatives directory",
+    words = {"missing": "no such file", "empty-dir": "not a plan, sweep, alternatives or simulation directory",
              "unfinished-sweep": "unfinished sweep", "invalid": "invalid instance", "infeasible": "infeasible",
              "out-missing-dir": "no directory", "out-is-dir": "is a directory"}[case]
     assert words in r.output
