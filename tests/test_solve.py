@@ -180,3 +180,50 @@ def test_variables_in_no_row_do_not_break_the_solve():
     plan = solve(load_instance(raw))
     assert plan.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE)
     plan.marginals  # noqa: B018 - must not raise
+
+
+@pytest.mark.parametrize("make", [
+    lambda: load_instance(generate_instance(3, 3, 10, seed=0)),
+    lambda: load_instance("instances/tiny-chips-per-unit.yaml"),
+    lambda: load_instance("instances/tiny-min-cost.yaml"),
+    lambda: load_instance("instances/tiny-tree-hedge.yaml"),
+    lambda: load_instance("instances/tiny-tree-min-cost.yaml"),
+])
+def test_a_loose_gap_stops_on_a_valid_bound(make):
+    """The bound of the program with continuous chip units (from the starting plan) is a valid bound of the
+    program: on the optimum's side of it; a solve that stops on it is within the gap it was asked for."""
+    from optimizer.solver import ModelHandle, SolveOptions
+
+    inst = make()
+    exact = ModelHandle(inst).solve(SolveOptions(mip_gap=0, threads=1))
+    loose = ModelHandle(inst).solve(SolveOptions(mip_gap=0.05, threads=1))
+    assert exact.status is loose.status is SolveStatus.OPTIMAL
+    sign = 1 if inst.objective.kind == "max_training" else -1
+    tol = 1e-6 * max(1.0, abs(exact.objective))
+    assert sign * (loose.bound - exact.objective) >= -tol  # never past the optimum
+    assert sign * (exact.objective - loose.objective) >= -tol  # the plan is no better than the optimum
+    assert abs(loose.bound - loose.objective) <= 0.05 * max(abs(loose.objective), loose.gross or 0) + tol
+
+
+def test_tighter_bound_and_stopping_rule():
+    from optimizer.solver.highs import _tighter, _within
+
+    assert _tighter(10.0, 9.0, maximize=True) == 9.0 and _tighter(10.0, 9.0, maximize=False) == 10.0
+    assert _tighter(None, 9.0, True) == 9.0 and _tighter(3.0, None, False) == 3.0 and _tighter(None, None, True) is None
+    assert _within(100.0, 100.5, rel_gap=0.01, abs_gap=0.0)  # 0.5 <= 1% of 100
+    assert not _within(100.0, 102.0, rel_gap=0.01, abs_gap=1.0)
+    assert _within(100.0, 102.0, rel_gap=0.0, abs_gap=2.0)  # the absolute gap (of gross training) suffices
+    assert not _within(100.0, None, rel_gap=0.5, abs_gap=10.0)
+
+
+def test_the_relaxed_units_bound_is_tighter_than_the_search_at_its_stop():
+    """Where the search stops early (a loose gap), the reported bound is the relaxed-units program's, which
+    is tighter than the one HiGHS's own search holds at that point (the reason it is kept)."""
+    from optimizer.solver import ModelHandle, SolveOptions
+
+    h = ModelHandle(load_instance(generate_instance(3, 3, 10, seed=0)))
+    r = h.solve(SolveOptions(mip_gap=0.05, threads=1))
+    own = h.highs.getInfo().mip_dual_bound * h.info.objective_factor
+    assert r.status is SolveStatus.OPTIMAL
+    # max_training: an upper bound, and a smaller one (HiGHS's is +inf where it stopped before its root bound)
+    assert r.bound < own and r.bound < 1.001 * r.objective
