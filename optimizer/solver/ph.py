@@ -77,8 +77,12 @@ from dataclasses import dataclass, field, replace
 INVESTMENTS = ("n", "K")
 """The decisions declared non-anticipative (see the module docstring)."""
 
-SPOKES = ("lagrangian", "xhatshuffle", "subgradient", "reduced_costs", "xhatxbar")
+SPOKES = ("lagrangian", "xhatshuffle", "subgradient")
 """The spokes :mod:`optimizer.solver.ph_mpi` can start."""
+
+RHO_RULES = ("value", "uniform")
+"""How PH's penalty is set per decision: ``value`` (:class:`~optimizer.solver.ph_mpi.ValueRho`) or ``uniform``
+(``rho`` for every decision)."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,10 @@ class PHOptions:
     when the next iteration would not fit; every subproblem solve stops at the
     deadline); ``max_iterations`` caps PH iterations; ``rel_gap`` stops when
     the inner and outer bounds are that close (relative to the inner bound).
-    ``rho`` is PH's penalty in objective units per unit of a decision, scaled
-    per variable by ``rho_rule`` (see :mod:`optimizer.solver.ph_mpi`).
+    ``rho`` is PH's penalty (internal objective units per unit of a decision,
+    squared), scaled per decision by ``rho_rule`` (:data:`RHO_RULES`).
+    ``hub_xhat_every``: without an xhatshuffle spoke the hub evaluates a
+    candidate plan itself every that many iterations.
     ``spokes`` names the spokes (None: by the number of ranks: 1 rank none, 2
     ``lagrangian``, 3 and more ``lagrangian`` and ``xhatshuffle``).
     ``subproblem_gap`` is HiGHS's relative MIP gap in every scenario solve.
@@ -105,10 +111,11 @@ class PHOptions:
     max_iterations: int = 1000
     rel_gap: float = 1e-4
     rho: float = 1.0
-    rho_rule: str = "cost"
+    rho_rule: str = "value"
     spokes: tuple[str, ...] | None = None
     subproblem_gap: float = 1e-4
     start_seconds: float | None = 10.0
+    hub_xhat_every: int = 1
     threads: int = 1
     linearize: bool = True
     solver: str = "appsi_highs"
@@ -121,6 +128,10 @@ class PHOptions:
             raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations!r}")
         if not self.rho > 0:
             raise ValueError(f"rho must be > 0, got {self.rho!r}")
+        if self.rho_rule not in RHO_RULES:
+            raise ValueError(f"unknown rho_rule {self.rho_rule!r}; known: {', '.join(RHO_RULES)}")
+        if self.hub_xhat_every < 1:
+            raise ValueError(f"hub_xhat_every must be >= 1, got {self.hub_xhat_every!r}")
         for s in self.spokes or ():
             if s not in SPOKES:
                 raise ValueError(f"unknown spoke {s!r}; known: {', '.join(SPOKES)}")

@@ -9,13 +9,29 @@ spins mpi-sppy's wheel; rank 0 writes the :class:`~optimizer.solver.ph.PHResult`
 mpi-sppy's (and HiGHS's) output goes to the null device unless
 ``options.verbose``.
 
-The deadline: rank 0 fixes a wall-clock deadline (``time_limit`` after the
-ranks start) and every rank gets it.  :class:`Deadline`, an mpi-sppy extension
-on every cylinder, gives every subproblem solve what is left until it (so a
-spoke's pass ends with it), and stops the hub when its next iteration would
-not end before it (measured from its last iteration).  A Lagrangian solve cut
-short still gives a valid bound (HiGHS's dual bound); an xhat solve cut short
-without a plan rejects that candidate.
+What capplan adds to mpi-sppy's cylinders (each measured, see
+``benchmarks/ph.py`` and docs):
+
+* PH's iteration 0 is capplan's own solve of each scenario (its starting plan
+  and search, :class:`~optimizer.solver.ModelHandle`), handed to mpi-sppy as
+  it takes a scenario solved before pickling; later solves start from the
+  previous plan (``warmstart_subproblems``).
+* Candidate plans (xhat) are evaluated by capplan's solve of each scenario
+  with the candidate's investments fixed (:class:`Evaluator`), on a model of
+  its own, instead of mpi-sppy's cold solves.
+* ``rho_rule="value"``: PH's penalty per decision is the value of one unit
+  (its spend over the horizon, priced at the objective's value of money)
+  over the spread of the scenarios' first plans (the SEP rule of Watson and
+  Woodruff, 2011, with a value instead of an objective coefficient, which
+  max_training lacks).
+* Spokes sleep between polls of the hub (:data:`IDLE_SECONDS`).
+* The deadline: rank 0 fixes a wall-clock deadline (``time_limit`` after the
+  ranks start) and every rank gets it.  :class:`Deadline`, an extension on
+  every cylinder, gives every subproblem solve what is left until it (so a
+  spoke's pass ends with it), and stops the hub when its next iteration would
+  not end before it (measured from its longest iteration).  A Lagrangian
+  solve cut short still gives a valid bound (HiGHS's dual bound); an xhat
+  solve cut short without a plan rejects that candidate.
 """
 
 from __future__ import annotations
@@ -30,16 +46,19 @@ import time
 import traceback
 
 import pyomo.environ as pyo
+from pyomo.repn import generate_standard_repn
+
 from formulations.scaling import Scaling
 
 from .highs import ModelHandle, SolveOptions
 from .ph import INVESTMENTS, PHOptions, PHResult, TreeNames, check_tree, relative_gap
 
 # mpi-sppy prints "Initializing mpi-sppy" when imported: silence it with the rest unless verbose
-with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115 (kept open: mpi-sppy caches nothing)
+with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115
     import mpisppy.utils.sputils as sputils
     from mpisppy import MPI
     from mpisppy.cylinders.lagrangian_bounder import LagrangianOuterBound
+    from mpisppy.cylinders.xhatshufflelooper_bounder import XhatShuffleInnerBound
     from mpisppy.extensions.extension import Extension
     from mpisppy.scenario_tree import ScenarioNode
     from mpisppy.spin_the_wheel import WheelSpinner
@@ -62,10 +81,10 @@ def scenario_creator(sname: str, names: TreeNames, scaling: Scaling, start: floa
     in index order; see :mod:`optimizer.solver.ph`).
 
     With ``start`` (seconds), the scenario is first solved alone by capplan's
-    own solve (its starting plan and search, at most ``start`` seconds and not
-    past ``deadline``), and that plan stays in the variables: PH's first
-    solves start from it (measured: a warm-started scenario solve takes about
-    1 s where a cold one takes 3 to 16 s on the shipped tree).
+    own solve (at most ``start`` seconds, then, without a plan, until
+    ``deadline``); its plan stays in the variables and its objective and bound
+    are handed to mpi-sppy as PH's iteration 0 (measured on the shipped tree:
+    1.5 to 4 s a scenario, where mpi-sppy's cold solve takes 3 to 16 s).
     """
     tree = names.tree
     s = names.scenario_of[sname]
@@ -77,13 +96,12 @@ def scenario_creator(sname: str, names: TreeNames, scaling: Scaling, start: floa
         if not r.status.has_plan and r.status.value == "no_solution" and deadline is not None:
             r = handle.solve(SolveOptions(time_limit=max(0.05, deadline - time.time()), threads=1))
         if r.status.has_plan and r.bound is not None:
-            # PH's iteration 0 is this solve: hand mpi-sppy its plan and bounds (internal units) as it takes
-            # them from a pickled scenario solved before pickling (options iter0_from_pickle)
+            # as mpi-sppy takes a scenario solved before pickling (options iter0_from_pickle); internal units
             f = m.info.objective_factor
             m._mpisppy_data = pyo.Block(name="For non-Pyomo mpi-sppy data")
             m._mpisppy_data.pickle_metadata = {"iter0_before_pickle": True, "iter0_outer_bound": r.bound / f,
                                                "iter0_inner_bound": r.objective / f}
-    del handle
+    del handle  # the HiGHS copy is not needed again (mpi-sppy solves through its own plugin)
     nodes = []
     for depth in range(len(tree.stages)):
         node = "/".join(s.branches[:depth])
@@ -100,6 +118,8 @@ def scenario_creator(sname: str, names: TreeNames, scaling: Scaling, start: floa
         nodes.append(ScenarioNode(names.to_mpisppy[node], cond, depth + 1, cost, nonants, m, parent_name=parent))
     m._mpisppy_node_list = nodes
     m._mpisppy_probability = s.probability
+    m._capplan_sname = sname
+    m._capplan_maximize = tree.maximize
     return m
 
 
@@ -107,20 +127,172 @@ def scenario_denouement(rank, sname, s) -> None:
     """Nothing to report per scenario (the result is gathered by :func:`run`)."""
 
 
-# --------------------------------------------------------------------------- the deadline
+def _coefficients(expr, variables) -> list[float]:
+    """The linear coefficient of each of ``variables`` in ``expr``."""
+    repn = generate_standard_repn(expr, compute_values=True, quadratic=False)
+    coef = {id(v): c for v, c in zip(repn.linear_vars, repn.linear_coefs)}
+    return [float(coef.get(id(v), 0.0)) for v in variables]
+
+
+# --------------------------------------------------------------------------- candidate plans
+
+
+class Evaluator:
+    """Evaluate candidate plans (investments of every non-leaf node) on a cylinder's scenarios by capplan's solve.
+
+    Each local scenario gets a model and HiGHS copy of its own (built on first
+    use), so that mpi-sppy's models (with PH's weights and proximal cuts) are
+    left alone.  :meth:`evaluate` fixes the candidate's investments, solves
+    every local scenario (starting plan and search, at most until the
+    deadline), and returns the expected objective over all ranks of the
+    cylinder, or None when a scenario has no plan (infeasible, or out of
+    time).  The plan's values are put into mpi-sppy's models and its
+    best-solution cache when it improves on the best so far.
+    """
+
+    def __init__(self, opt, names: TreeNames, scaling: Scaling, gap: float, deadline: float):
+        self.opt, self.names, self.scaling, self.gap, self.deadline = opt, names, scaling, gap, deadline
+        self._handles: dict[str, tuple[ModelHandle, list]] = {}
+        self.evaluations = 0
+
+    def _handle(self, sname: str, s) -> tuple[ModelHandle, list]:
+        if sname not in self._handles:
+            h = ModelHandle(self.names.scenario_of[s._capplan_sname].instance, scaling=self.scaling)
+            own = [h.model.component(v.parent_component().name)[v.index()]
+                   for node in s._mpisppy_node_list for v in node.nonant_vardata_list]
+            self._handles[sname] = (h, own)
+        return self._handles[sname]
+
+    def candidate_from(self, snamedict: dict[str, str]) -> dict[str, list[float]]:
+        """The candidate that takes, at every node, the current nonant values of the scenario ``snamedict`` names
+        (mpi-sppy's ``nonant_cache``, as its xhatshuffle spoke reads them)."""
+        local = {}
+        for sname, s in self.opt.local_scenarios.items():
+            for node in s._mpisppy_node_list:
+                if snamedict.get(node.name) == sname and node.name not in local:
+                    start, length = s._mpisppy_data.cistart[node.name], s._mpisppy_data.nlens[node.name]
+                    local[node.name] = [float(x) for x in s._mpisppy_data.nonant_cache[start:start + length]]
+        merged = {}
+        for part in self.opt.mpicomm.allgather(local):
+            merged.update(part)
+        return merged
+
+    def evaluate(self, candidate: dict[str, list[float]]) -> float | None:
+        self.evaluations += 1
+        local, ok = 0.0, True
+        for sname, s in self.opt.local_scenarios.items():
+            values = [round(x) for node in s._mpisppy_node_list for x in candidate[node.name]]
+            left = self.deadline - time.time()
+            if left <= 0.05 or not ok:
+                ok = False
+                continue
+            h, own = self._handle(sname, s)
+            vec = [0.0] * h.highs.getNumCol()
+            for var, x in zip(own, values):
+                j = h.column(var)
+                if j is not None:
+                    vec[j] = float(x)
+            with h.fixed(own, vec):
+                r = h.solve(SolveOptions(time_limit=left, mip_gap=self.gap, threads=1))
+            if not r.status.has_plan:
+                ok = False
+                continue
+            s._mpisppy_data.inner_bound = r.objective / h.info.objective_factor  # mpi-sppy sends it with the plan
+            local += s._mpisppy_probability * s._mpisppy_data.inner_bound
+        ok = bool(self.opt.mpicomm.allreduce(int(ok), op=MPI.MIN))
+        if not ok:
+            return None
+        total = self.opt.mpicomm.allreduce(local, op=MPI.SUM)
+        saved = {}
+        for s in self.opt.local_scenarios.values():
+            for node in s._mpisppy_node_list:
+                for var, x in zip(node.nonant_vardata_list, candidate[node.name]):
+                    saved[id(var)] = (var, var._value)
+                    var._value = float(round(x))
+        self.opt.update_best_solution_if_improving(total)
+        for var, x in saved.values():
+            var._value = x
+        return total
+
+
+class _XhatShuffle(XhatShuffleInnerBound):
+    """mpi-sppy's xhatshuffle spoke, with candidates evaluated by capplan's solve (:class:`Evaluator`) and idle
+    between polls for the hub's new plans (see :data:`IDLE_SECONDS`)."""
+
+    def xhat_prep(self):
+        out = super().xhat_prep()
+        kw = self.opt.options["capplan"]
+        self.evaluator = Evaluator(self.opt, kw["names"], kw["scaling"], kw["gap"], kw["deadline"])
+        return out
+
+    def try_scenario_dict(self, xhat_scenario_dict):
+        obj = self.evaluator.evaluate(self.evaluator.candidate_from(xhat_scenario_dict))
+        if obj is None:
+            return False
+        return self.update_if_improving(obj, update_best_solution_cache=False)
+
+    def update_nonants(self):
+        new = super().update_nonants()
+        if not new:
+            time.sleep(IDLE_SECONDS)
+        return new
+
+
+class _Lagrangian(LagrangianOuterBound):
+    """mpi-sppy's Lagrangian spoke, whose first bound (no prices: each scenario alone) is taken from the
+    scenarios' first solves in :func:`scenario_creator`, as PH's hub does (``iter0_from_pickle``), instead of
+    solving them again; idle between polls (:data:`IDLE_SECONDS`)."""
+
+    def lagrangian(self, need_solution=True, warmstart=sputils.WarmstartStatus.PRIOR_SOLUTION):
+        if not getattr(self, "_first_done", False):
+            self._first_done = True
+            meta = [getattr(s._mpisppy_data, "pickle_metadata", None) for s in self.opt.local_scenarios.values()]
+            if all(meta):
+                for s, md in zip(self.opt.local_scenarios.values(), meta):
+                    s._mpisppy_data.outer_bound = md["iter0_outer_bound"]
+                    s._mpisppy_data.inner_bound = md["iter0_inner_bound"]
+                    s._mpisppy_data.solution_available = True
+                return self.opt.Ebound(False)
+        for s in self.opt.local_scenarios.values():
+            s._capplan_bounded = False  # set by Deadline.post_solve when the solve gave a dual bound
+        bound = super().lagrangian(need_solution=need_solution, warmstart=warmstart)
+        # mpi-sppy keeps a scenario's previous bound when its solve fails (no plan in time, or unbounded under
+        # these prices): a sum of bounds under different prices is no bound, so such a pass gives none
+        ok = all(s._capplan_bounded for s in self.opt.local_scenarios.values())
+        ok = bool(self.opt.mpicomm.allreduce(int(ok), op=MPI.MIN))
+        self.passes = getattr(self, "passes", 0) + 1
+        self.failed = getattr(self, "failed", 0) + (not ok)
+        if ok:
+            return bound
+        return None if self.passes > 1 else (-math.inf if self.opt.is_minimizing else math.inf)  # the first is sent
+
+    def do_while_waiting_for_new_Ws(self, need_solution, warmstart=sputils.WarmstartStatus.PRIOR_SOLUTION):
+        time.sleep(IDLE_SECONDS)
+
+
+IDLE_SECONDS = 0.05
+"""How long a spoke sleeps when it polls the hub and finds nothing new.  mpi-sppy's spokes poll in a busy
+loop, which is harmless with a core per rank but, with more ranks than cores (3 ranks on this machine's 2),
+takes a core from the hub's solves (measured: PH's first iteration on the 3-scenario tree took 52 s in the
+wheel against 7 s alone)."""
+
+
+# --------------------------------------------------------------------------- extensions
 
 
 class Deadline(Extension):
     """Every subproblem solve stops at the run's deadline; the hub stops before an iteration that would not end
-    before it.  ``deadline`` is a wall-clock time (``time.time()``), the same on every rank."""
+    before it.  ``deadline`` is a wall-clock time (``time.time()``), the same on every rank.  Also records
+    every solve's seconds and termination (:attr:`solves`)."""
 
     def __init__(self, opt, deadline: float, hub: bool = False):
         super().__init__(opt)
         self.deadline = deadline
         self.hub = hub
         self._last = None  # wall time at the previous miditer (an iteration's start)
-        self.solves: list[tuple[float, str | None]] = []  # (seconds, termination) of every subproblem solve
         self._longest = 0.0
+        self._t = time.time()
+        self.solves: list[tuple[float, str | None]] = []
 
     def pre_solve(self, subproblem):
         subproblem._solver_plugin.options["time_limit"] = max(0.01, self.deadline - time.time())
@@ -128,7 +300,11 @@ class Deadline(Extension):
 
     def post_solve(self, subproblem, results):
         cond = None if results is None else str(results.solver.termination_condition)
+        subproblem._capplan_bounded = results is not None and not sputils.not_good_enough_results(results)
         self.solves.append((time.time() - self._t, cond))
+        if self.opt.options.get("verbose"):
+            print(f"[capplan] {type(self.opt.spcomm).__name__} iteration {getattr(self.opt, '_PHIter', '-')} "
+                  f"{subproblem._capplan_sname}: {time.time() - self._t:.2f} s, {cond}", flush=True)
         return results
 
     def miditer(self):
@@ -142,42 +318,133 @@ class Deadline(Extension):
             self.opt.options["time_limit"] = 0.0  # PH's own check (after miditer) then ends the loop
 
 
-class _Lagrangian(LagrangianOuterBound):
-    """mpi-sppy's Lagrangian spoke, whose first bound (no prices: each scenario alone) is taken from the
-    scenarios' first solves in :func:`scenario_creator` when every local scenario has one, as PH's hub does
-    (``iter0_from_pickle``), instead of solving them again."""
+class ValueRho(Extension):
+    """``rho_rule="value"``: after iteration 0, PH's penalty of each decision is ``rho * c / (max - min + 1)``.
 
-    def lagrangian(self, need_solution=True, warmstart=sputils.WarmstartStatus.PRIOR_SOLUTION):
-        if not getattr(self, "_first_done", False):
-            self._first_done = True
-            meta = [getattr(s._mpisppy_data, "pickle_metadata", None) for s in self.opt.local_scenarios.values()]
-            if all(meta):
-                for s, md in zip(self.opt.local_scenarios.values(), meta):
-                    s._mpisppy_data.outer_bound = md["iter0_outer_bound"]
-                    s._mpisppy_data.inner_bound = md["iter0_inner_bound"]
-                    s._mpisppy_data.solution_available = True
-                return self.opt.Ebound(False)
-        return super().lagrangian(need_solution=need_solution, warmstart=warmstart)
+    ``c`` is the value of one unit: for min_cost the decision's coefficient in
+    the scenario's objective (discounted capex, energy and opex over its life);
+    for max_training its spend over the horizon priced at the value of money
+    of the first plans (|E objective| / E spend).  ``max - min`` is the spread
+    of the decision over the scenarios through its node in those plans.  A
+    decision of no value keeps the default ``rho``.
+    """
+
+    def __init__(self, opt, rho: float):
+        super().__init__(opt)
+        self.rho = rho
+
+    def post_iter0(self):
+        opt = self.opt
+        obj = spend = 0.0
+        value: dict[tuple, list[float]] = {}  # (node, i) -> [sum of p * value, sum of p], then the mean
+        lo, hi = {}, {}
+        for s in opt.local_scenarios.values():
+            nonants = s._mpisppy_data.nonant_indices
+            expr = sum(s.Spend[t, ""] for t, _ in s.NY) if s._capplan_maximize else s.obj.expr
+            p = s._mpisppy_probability
+            for (key, var), c in zip(nonants.items(), _coefficients(expr, list(nonants.values()))):
+                row = value.setdefault(key, [0.0, 0.0])
+                row[0] += p * abs(c)
+                row[1] += p
+                x = var._value or 0.0
+                lo[key], hi[key] = min(lo.get(key, x), x), max(hi.get(key, x), x)
+            obj += p * pyo.value(s.obj.expr)
+            spend += p * sum(pyo.value(s.Spend[t, ""]) for t, _ in s.NY)
+        obj = opt.mpicomm.allreduce(obj, op=MPI.SUM)
+        spend = opt.mpicomm.allreduce(spend, op=MPI.SUM)
+        total: dict[tuple, list[float]] = {}
+        for part_value, part_lo, part_hi in opt.mpicomm.allgather((value, lo, hi)):
+            for key, (pc, p) in part_value.items():
+                row = total.setdefault(key, [0.0, 0.0])
+                row[0] += pc
+                row[1] += p
+            for key, x in part_lo.items():
+                lo[key] = min(lo.get(key, x), x)
+            for key, x in part_hi.items():
+                hi[key] = max(hi.get(key, x), x)
+        maximize = next(iter(opt.local_scenarios.values()))._capplan_maximize
+        money = (abs(obj) / spend if spend > 1e-12 else 0.0) if maximize else 1.0
+        # one rho per decision and node, the same in every scenario through it: PH's prices then keep summing to
+        # zero over the node's scenarios, which the Lagrangian bound needs
+        for s in opt.local_scenarios.values():
+            for key in s._mpisppy_data.nonant_indices:
+                pc, p = total[key]
+                v = money * pc / p / (hi[key] - lo[key] + 1.0) if p > 0 else 0.0
+                if v > 0:
+                    s._mpisppy_model.rho[key] = self.rho * v
+
+
+class HubXhat(Extension):
+    """A candidate plan evaluated by the hub itself every ``every`` iterations (for runs without an xhat spoke):
+    at every node, the nonants of the scenario closest to PH's average there (distance in standard deviations,
+    capped at 3, as mpi-sppy's ``xhatclosest``), evaluated by :class:`Evaluator`."""
+
+    def __init__(self, opt, every: int, names, scaling, gap, deadline):
+        super().__init__(opt)
+        self.every = every
+        self.evaluator = Evaluator(opt, names, scaling, gap, deadline)
+        self._tried = set()
+
+    def enditer(self):
+        if self.opt._PHIter % self.every == 0:
+            self.try_closest()
+
+    def post_iter0(self):
+        self.try_closest(first=True)
+
+    def try_closest(self, first: bool = False) -> None:
+        opt = self.opt
+        best: dict[str, tuple[float, str, list[float]]] = {}
+        for sname, s in opt.local_scenarios.items():
+            for node in s._mpisppy_node_list:
+                xs = [v._value or 0.0 for v in node.nonant_vardata_list]
+                if first:
+                    dist = 0.0  # no average yet: the first scenario of each node
+                else:
+                    dist = 0.0
+                    for i, x in enumerate(xs):
+                        xbar = s._mpisppy_model.xbars[node.name, i]._value
+                        var = s._mpisppy_model.xsqbars[node.name, i]._value - xbar * xbar
+                        if var > 1e-12:
+                            dist += min(3.0, abs(x - xbar) / math.sqrt(var))
+                key = (dist, sname)
+                if node.name not in best or key < best[node.name][:2]:
+                    best[node.name] = (dist, sname, xs)
+        merged: dict[str, tuple[float, str, list[float]]] = {}
+        for part in opt.mpicomm.allgather(best):
+            for ndn, row in part.items():
+                if ndn not in merged or row[:2] < merged[ndn][:2]:
+                    merged[ndn] = row
+        candidate = {ndn: row[2] for ndn, row in merged.items()}
+        key = tuple((ndn, tuple(round(x) for x in xs)) for ndn, xs in sorted(candidate.items()))
+        if key in self._tried:
+            return
+        self._tried.add(key)
+        self.evaluator.evaluate(candidate)
 
 
 class _Extensions(Extension):
     """Several extensions as one (mpi-sppy takes one extension class per cylinder)."""
+
+    HOOKS = ("pre_solve", "post_solve", "pre_solve_loop", "post_solve_loop", "pre_iter0", "post_iter0",
+             "iter0_post_solver_creation", "post_iter0_after_sync", "miditer", "enditer", "enditer_after_sync",
+             "post_everything", "setup_hub", "sync_with_spokes", "register_send_fields", "register_receive_fields")
 
     def __init__(self, opt, parts):
         super().__init__(opt)
         self.parts = [cls(opt, **kw) for cls, kw in parts]
 
     def __getattribute__(self, name):
-        if name in ("pre_solve", "post_solve", "pre_solve_loop", "post_solve_loop", "pre_iter0", "post_iter0",
-                    "iter0_post_solver_creation", "post_iter0_after_sync", "miditer", "enditer",
-                    "enditer_after_sync", "post_everything", "setup_hub", "sync_with_spokes",
-                    "register_send_fields", "register_receive_fields"):
+        if name in _Extensions.HOOKS:
             parts = object.__getattribute__(self, "parts")
 
             def call(*args, **kwargs):
-                out = None
+                out = args[-1] if name == "post_solve" else None
                 for p in parts:
-                    out = getattr(p, name)(*args, **kwargs)
+                    if name == "post_solve":
+                        out = getattr(p, name)(args[0], out)
+                    else:
+                        getattr(p, name)(*args, **kwargs)
                 return out
             return call
         return object.__getattribute__(self, name)
@@ -194,9 +461,7 @@ def _config(options: PHOptions, names: TreeNames):
     cfg.multistage()
     cfg.lagrangian_args()
     cfg.xhatshuffle_args()
-    cfg.xhatxbar_args()
     cfg.subgradient_bounder_args()
-    cfg.reduced_costs_args()
     cfg.pre_pickle_args()
     cfg.solver_name = options.solver
     cfg.default_rho = options.rho
@@ -206,6 +471,7 @@ def _config(options: PHOptions, names: TreeNames):
     cfg.abs_gap = 0.0
     cfg.linearize_proximal_terms = options.linearize
     cfg.max_solver_threads = options.threads
+    cfg.verbose = options.verbose
     cfg.solver_options = f"mip_rel_gap={options.subproblem_gap}"
     cfg.warmstart_subproblems = True  # each solve starts from the scenario's previous plan
     cfg.user_warmstart = bool(options.start_seconds)  # the first from capplan's own plan (scenario_creator)
@@ -222,30 +488,35 @@ def cylinders(options: PHOptions, names: TreeNames, scaling: Scaling, ranks: int
     kw = {"names": names, "scaling": scaling}
     warm = {**kw, "start": options.start_seconds, "deadline": deadline}  # cylinders whose first solves are free
     nodenames = names.all_nodenames
+    spokes = options.cylinders(ranks)
+    capplan = {"names": names, "scaling": scaling, "gap": options.subproblem_gap, "deadline": deadline}
 
-    def ext(hub=False):
-        return {"ph_extensions": _Extensions,
-                "extension_kwargs": {"parts": [(Deadline, {"deadline": deadline, "hub": hub})]}}
+    def ext(*parts):
+        return {"ph_extensions": _Extensions, "extension_kwargs": {"parts": list(parts)}}
 
-    hub = vanilla.ph_hub(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames, **ext(hub=True))
-    spokes = []
-    for name in options.cylinders(ranks):
+    hub_parts = [(Deadline, {"deadline": deadline, "hub": True})]
+    if options.rho_rule == "value":
+        hub_parts.append((ValueRho, {"rho": options.rho}))
+    if "xhatshuffle" not in spokes:
+        hub_parts.append((HubXhat, {"every": options.hub_xhat_every, **capplan}))
+    hub = vanilla.ph_hub(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames, **ext(*hub_parts))
+    plain = ext((Deadline, {"deadline": deadline}))
+    out = []
+    for name in spokes:
         if name == "lagrangian":
-            spoke = vanilla.lagrangian_spoke(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames, **ext())
+            spoke = vanilla.lagrangian_spoke(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames, **plain)
             spoke["spoke_class"] = _Lagrangian
         elif name == "subgradient":
-            spoke = vanilla.subgradient_spoke(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames, **ext())
-        elif name == "reduced_costs":
-            spoke = vanilla.reduced_costs_spoke(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames,
-                                                **ext())
+            spoke = vanilla.subgradient_spoke(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames,
+                                              **plain)
         elif name == "xhatshuffle":
-            spoke = vanilla.xhatshuffle_spoke(*beans, scenario_creator_kwargs=kw, all_nodenames=nodenames, **ext())
-        elif name == "xhatxbar":
-            spoke = vanilla.xhatxbar_spoke(*beans, scenario_creator_kwargs=kw, all_nodenames=nodenames, **ext())
+            spoke = vanilla.xhatshuffle_spoke(*beans, scenario_creator_kwargs=kw, all_nodenames=nodenames, **plain)
+            spoke["spoke_class"] = _XhatShuffle
+            spoke["opt_kwargs"]["options"]["capplan"] = capplan
         else:  # PHOptions validated the names
             raise AssertionError(name)
-        spokes.append(spoke)
-    return hub, spokes
+        out.append(spoke)
+    return hub, out
 
 
 # --------------------------------------------------------------------------- the run
@@ -275,35 +546,50 @@ def run(inst, options: PHOptions, comm=None) -> PHResult | None:
     deadline = comm.bcast(t0 + options.time_limit, root=0)
     names = TreeNames(inst.tree)
     scaling = Scaling.for_instance(inst)
-    factor = 1.0
     hub, spoke_dicts = cylinders(options, names, scaling, ranks, deadline)
     wheel = WheelSpinner(hub, spoke_dicts)
     wheel.spin(comm_world=comm)
+    opt = wheel.spcomm.opt
 
-    # the best plan, from the cylinder that found it
-    winner = wheel._determine_innerbound_winner()
-    local = _xhat_of(wheel.spcomm.opt, names) if winner else {}
+    # the best plan: the hub's own (HubXhat) or a spoke's, whichever is better
+    inner, source = None, None
+    if wheel.global_rank == 0:
+        inner, source = wheel.BestInnerBound, _source(wheel, "last_ib_idx", hub, spoke_dicts)
+        own = opt.best_solution_obj_val
+        if own is not None and (inner is None or not math.isfinite(inner)
+                                or (own > inner if inst.tree.maximize else own < inner)):
+            inner, source = own, type(wheel.spcomm).__name__ + " (HubXhat)"
+    hub_wins = comm.bcast(source is not None and source.endswith("(HubXhat)"), root=0)
+    winner = (wheel.strata_rank == 0) if hub_wins else wheel._determine_innerbound_winner()
+    local = _xhat_of(opt, names) if winner else {}
     gathered = comm.gather(local, root=0)
     info = None
     if wheel.global_rank == 0:
-        opt = wheel.spcomm.opt
         sample = next(iter(opt.local_scenarios.values()))
-        factor = sample.info.objective_factor
-        info = {"iterations": int(getattr(opt, "_PHIter", 0)), "trivial": getattr(opt, "trivial_bound", None),
-                "inner": wheel.BestInnerBound, "outer": wheel.BestOuterBound,
-                "ib_source": _source(wheel, "last_ib_idx", hub, spoke_dicts),
-                "ob_source": _source(wheel, "last_ob_idx", hub, spoke_dicts)}
+        info = {"factor": sample.info.objective_factor, "iterations": int(getattr(opt, "_PHIter", 0)),
+                "trivial": getattr(opt, "trivial_bound", None), "inner": inner, "outer": wheel.BestOuterBound,
+                "ib_source": source, "ob_source": _source(wheel, "last_ob_idx", hub, spoke_dicts)}
     memory = comm.gather(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, root=0)
-    ext = getattr(wheel.spcomm.opt, "extobject", None)
+    ext = getattr(opt, "extobject", None)
     solves = comm.gather((type(wheel.spcomm).__name__, ext.parts[0].solves if ext is not None else []), root=0)
     if comm.Get_rank() != 0:
         return None
     xhat = {}
     for part in gathered:
         xhat.update(part)
-    result = _result(inst, options, ranks, spokes, info, factor, xhat, memory, time.time() - t0)
+    result = _result(inst, options, ranks, spokes, info, xhat, memory, time.time() - t0)
     result.solves = _solve_stats(solves)
     return result
+
+
+def _source(wheel, attr: str, hub, spokes) -> str | None:
+    idx = getattr(wheel.spcomm, attr, None)
+    if idx is None:
+        return None
+    dicts = [hub, *spokes]
+    if 0 <= idx < len(dicts):
+        return dicts[idx]["spcomm_class"].__name__
+    return str(idx)
 
 
 def _solve_stats(solves) -> dict:
@@ -318,18 +604,9 @@ def _solve_stats(solves) -> dict:
     return out
 
 
-def _source(wheel, attr: str, hub, spokes) -> str | None:
-    idx = getattr(wheel.spcomm, attr, None)
-    if idx is None:
-        return None
-    dicts = [hub, *spokes]
-    if 0 <= idx < len(dicts):
-        return dicts[idx]["spcomm_class"].__name__
-    return str(idx)
-
-
-def _result(inst, options, ranks, spokes, info, factor, xhat, memory, seconds) -> PHResult:
+def _result(inst, options, ranks, spokes, info, xhat, memory, seconds) -> PHResult:
     maximize = inst.tree.maximize
+    factor = info["factor"]
 
     def finite(x):
         return None if x is None or not math.isfinite(x) else float(x) * factor
@@ -364,22 +641,21 @@ def main(argv: list[str] | None = None) -> int:
     with open(argv[0], "rb") as f:
         payload = pickle.load(f)
     options: PHOptions = payload["options"]
-    quiet = not options.verbose
-    devnull = os.open(os.devnull, os.O_WRONLY)
     saved = os.dup(1)
-    if quiet:  # mpi-sppy prints from Python and HiGHS from C: silence the file descriptor itself
+    if not options.verbose:  # mpi-sppy prints from Python and HiGHS from C: silence the file descriptor itself
         sys.stdout.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
     try:
         result = run(payload["instance"], options, comm)
     except Exception:
+        sys.stdout.flush()
         os.dup2(saved, 1)
         print(f"rank {comm.Get_rank()}: PH failed\n{traceback.format_exc()}", file=sys.stderr, flush=True)
         comm.Abort(1)
         return 1
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
+    sys.stdout.flush()
+    os.dup2(saved, 1)
     if result is not None:
         with open(argv[1], "wb") as f:
             pickle.dump(result, f)
