@@ -269,6 +269,8 @@ def solve_ph(inst, ranks: int = 3, options: PHOptions | None = None, *, mpiexec_
     check_tree(inst)
     options.cylinders(ranks)  # raises early on a bad rank count
     exe = mpiexec_path or mpiexec()
+    if exe is not None and shutil.which(exe) is None:
+        exe = None
     if exe is None:
         raise RuntimeError("PH needs MPI: no `mpiexec` found. Install it with `pip install mpich mpi4py "
                            "mpi-sppy` (or set CAPPLAN_MPIEXEC to your site's launcher)")

@@ -81,10 +81,12 @@ def scenario_creator(sname: str, names: TreeNames, scaling: Scaling, start: floa
     in index order; see :mod:`optimizer.solver.ph`).
 
     With ``start`` (seconds), the scenario is first solved alone by capplan's
-    own solve (at most ``start`` seconds, then, without a plan, until
-    ``deadline``); its plan stays in the variables and its objective and bound
-    are handed to mpi-sppy as PH's iteration 0 (measured on the shipped tree:
-    1.5 to 4 s a scenario, where mpi-sppy's cold solve takes 3 to 16 s).
+    own solve (at most ``start`` seconds and not past ``deadline``, but until
+    it has a plan: PH cannot begin without one, so a time limit shorter than
+    that first solve of every scenario is overrun); its plan stays in the
+    variables and its objective and bound are handed to mpi-sppy as PH's
+    iteration 0 (measured on the shipped tree: 1.5 to 4 s a scenario, where
+    mpi-sppy's cold solve takes 3 to 16 s).
     """
     tree = names.tree
     s = names.scenario_of[sname]
@@ -93,9 +95,11 @@ def scenario_creator(sname: str, names: TreeNames, scaling: Scaling, start: floa
     if start:
         left = start if deadline is None else min(start, deadline - time.time())
         r = handle.solve(SolveOptions(time_limit=max(0.05, left), threads=1))
-        if not r.status.has_plan and r.status.value == "no_solution" and deadline is not None:
-            r = handle.solve(SolveOptions(time_limit=max(0.05, deadline - time.time()), threads=1))
-        if r.status.has_plan and r.bound is not None:
+        while r.status.value == "no_solution":  # PH cannot begin without a plan of every scenario: past the deadline
+            r = handle.solve(SolveOptions(time_limit=max(start, deadline - time.time()), threads=1))
+        if not r.status.has_plan:
+            raise RuntimeError(f"scenario {s.id}: {r.message}")  # infeasible, unbounded: so is the tree
+        if r.bound is not None:
             # as mpi-sppy takes a scenario solved before pickling (options iter0_from_pickle); internal units
             f = m.info.objective_factor
             m._mpisppy_data = pyo.Block(name="For non-Pyomo mpi-sppy data")

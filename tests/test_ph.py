@@ -1,0 +1,241 @@
+"""Progressive hedging through mpi-sppy (optimizer.solver.ph): on tiny trees, PH's plan and bound bracket the
+deterministic equivalent's optimum, the bound is no looser than the wait-and-see value, and the plan fixed in
+the deterministic equivalent gives the objective PH reported; the names and the decomposition's premise.
+
+Each PH run starts MPI ranks with ``mpiexec`` (3 ranks: the hub, a Lagrangian spoke and an xhatshuffle spoke,
+unless said otherwise); the module is skipped without mpi-sppy or mpiexec.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import time
+from pathlib import Path
+
+import pyomo.environ as pyo
+import pytest
+from pyomo.core.expr.visitor import identify_variables
+
+from formulations import build_model
+from optimizer import load_instance, solve
+from optimizer.instance import plain
+from optimizer.pipeline import solve_model
+from optimizer.solver import ModelHandle, SolveOptions
+from optimizer.solver.ph import INVESTMENTS, PHOptions, TreeNames, check_tree, solve_ph, xhat_fixes
+
+pytest.importorskip("mpisppy")
+pytest.importorskip("mpi4py")
+if shutil.which("mpiexec") is None:
+    pytest.skip("no mpiexec", allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCES = ROOT / "instances"
+GAP = 1e-4  # PH's subproblems stop at this relative gap (PHOptions.subproblem_gap)
+
+
+def three_stages() -> dict:
+    """tiny-tree-min-cost over four years, its demand revealed in 2027, 2028 and 2029 (27 leaves), as in
+    tests/test_simulate.py."""
+    raw = plain(load_instance(INSTANCES / "tiny-tree-min-cost.yaml").raw)
+    raw["name"] = "three-stages"
+    raw["horizon"] = {"start": 2026, "end": 2029}
+    raw["regions"]["r"]["inference_demand_pflops"] = {2026: 0, 2027: 4, 2028: 6, 2029: 8}
+    branches = {"low": {"probability": 0.5}, "high": {"probability": 0.3, "changes": {
+        "regions.r.inference_demand_pflops": "x1.5"}}, "drop": {"probability": 0.2, "changes": {
+            "regions.r.inference_demand_pflops": "x0.5"}}}
+    raw["uncertainty"] = {"stages": [{"year": y, "branches": branches} for y in (2027, 2028, 2029)]}
+    return raw
+
+
+TREES = {
+    "hedge": INSTANCES / "tiny-tree-hedge.yaml",  # max_training, hedging pays (EVPI 7)
+    "evpi-zero": INSTANCES / "tiny-tree-evpi-zero.yaml",
+    "min-cost": INSTANCES / "tiny-tree-min-cost.yaml",
+    "three-stages": three_stages(),  # min_cost, 27 leaves, 4 stages in mpi-sppy's counting
+}
+
+
+def _load(key):
+    return load_instance(TREES[key])
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """PH and the deterministic equivalent of every tree, each solved once."""
+    out = {}
+    for key in TREES:
+        inst = _load(key)
+        de = solve(inst, value_of_information=False, mip_gap=1e-9)
+        ws = sum(s.probability * solve_model(s.instance, mip_gap=1e-9).objective for s in inst.tree.scenarios)
+        ph = solve_ph(inst, 3, PHOptions(time_limit=60))
+        out[key] = (inst, de, ws, ph)
+    return out
+
+
+def _non_leaves(tree) -> set[str]:
+    return {v for _, v in tree.node_years if (0 if v == "" else v.count("/") + 1) < len(tree.stages)}
+
+
+def _tol(x: float) -> float:
+    return GAP * max(1.0, abs(x)) + 1e-7
+
+
+# ----------------------------------------------------------------------------- the premise
+
+
+@pytest.mark.parametrize("key", [*TREES, "shipped"])
+def test_no_row_holds_the_operation_of_two_node_years(key):
+    """Only investments (n, K, k) link years: every row's operation variables (xT, xI, y, m, z) belong to one
+    node-year, as do those of each year's objective term; so n and K suffice as non-anticipative decisions."""
+    inst = load_instance(INSTANCES / "aws-5gw-2026-scenarios.yaml") if key == "shipped" else _load(key)
+    m = build_model(inst)
+    investments = {*INVESTMENTS, "k"}
+    for con in m.component_data_objects(pyo.Constraint, active=True):
+        years = {v.index()[-2:] for v in identify_variables(con.body) if v.parent_component().name not in investments}
+        assert len(years) <= 1, (con.name, years)
+    for (t, v), expr in m.Yearly.items():
+        for x in identify_variables(expr.expr):
+            assert x.parent_component().name in investments or x.index()[-2:] == (t, v), (t, v, x.name)
+
+
+def test_mpisppy_names_follow_the_scenario_order():
+    """Scenario i is the i-th leaf of mpi-sppy's tree: its node at depth d is ROOT followed by the first d digits
+    of i in the mixed radix of the branching factors; the stages' branches keep their order."""
+    inst = _load("three-stages")
+    names = TreeNames(inst.tree)
+    assert names.branching_factors == [3, 3, 3]
+    assert len(names.all_nodenames) == 1 + 3 + 9 + 27
+    assert names.scenarios[:2] == ["scen0", "scen1"]
+    for i, s in enumerate(inst.tree.scenarios):
+        digits = [(i // 9) % 3, (i // 3) % 3, i % 3]
+        for depth in range(3):
+            node = "/".join(s.branches[:depth])
+            assert names.to_mpisppy[node] == "_".join(["ROOT", *map(str, digits[:depth])])
+            assert names.to_ours[names.to_mpisppy[node]] == node
+    assert TreeNames(_load("hedge").tree).all_nodenames is None  # two stages: ROOT only, mpi-sppy's convention
+
+
+# ----------------------------------------------------------------------------- PH against the DE
+
+
+@pytest.mark.parametrize("key", TREES)
+def test_plan_and_bound_bracket_the_deterministic_equivalent(runs, key):
+    inst, de, _, ph = runs[key]
+    assert ph.status in ("optimal", "feasible"), ph.message
+    opt = de.objective
+    if inst.tree.maximize:
+        assert ph.objective <= opt + _tol(opt) and ph.bound >= opt - _tol(opt)
+    else:
+        assert ph.objective >= opt - _tol(opt) and ph.bound <= opt + _tol(opt)
+    assert ph.gap == pytest.approx(abs(ph.bound - ph.objective) / max(abs(ph.objective), 1e-9))
+    assert ph.proven == (ph.gap <= PHOptions().rel_gap * (1 + 1e-9))
+    assert ph.ranks == 3 and ph.cylinders == ("lagrangian", "xhatshuffle")
+    assert ph.iterations >= 1 and ph.peak_memory_mb > 0
+
+
+@pytest.mark.parametrize("key", TREES)
+def test_the_bound_is_no_looser_than_wait_and_see(runs, key):
+    """Wait-and-see (each scenario's own optimum, in expectation) is PH's first bound; the bound PH reports lies
+    between the optimum and it."""
+    inst, _, ws, ph = runs[key]
+    assert ph.wait_and_see == pytest.approx(ws, rel=GAP, abs=1e-7)
+    if inst.tree.maximize:
+        assert ph.bound <= ws + _tol(ws)
+    else:
+        assert ph.bound >= ws - _tol(ws)
+
+
+@pytest.mark.parametrize("key", TREES)
+def test_the_plan_fixed_in_the_deterministic_equivalent_gives_its_objective(runs, key):
+    """PH's plan holds n and K of every non-leaf node; fixed in the DE, the DE's optimum (operation and the
+    leaves' investments free) is PH's objective: each scenario solved alone with those investments."""
+    inst, _, _, ph = runs[key]
+    tree = inst.tree
+    nodes = {node for _, _, node, _ in ph.xhat}
+    assert nodes == _non_leaves(tree)  # every non-leaf node, no leaf
+    h = ModelHandle(inst)
+    h.fix(xhat_fixes(ph.xhat))
+    r = h.solve(SolveOptions(mip_gap=1e-9))
+    assert r.status.has_plan
+    assert r.objective == pytest.approx(ph.objective, rel=GAP, abs=1e-7)
+    for name, index, node, value in ph.xhat:  # integral, and held
+        assert value == round(value)
+        assert h.model.component(name)[(*index, node)].value == pytest.approx(value)
+
+
+def test_hedge_finds_the_hedging_plan(runs):
+    """tiny-tree-hedge: the optimum buys 5 units of a in 2026, which neither scenario does alone (0 or 10)."""
+    _, de, _, ph = runs["hedge"]
+    assert ph.objective == pytest.approx(41.0) and de.objective == pytest.approx(41.0)
+    assert ("n", ("a", "r", 2026), "", 5.0) in ph.xhat
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_fewer_ranks(ranks):
+    """One rank: the hub alone (its own candidates, the wait-and-see bound); two: the hub and a Lagrangian spoke.
+    The bounds still bracket the optimum (41) of tiny-tree-hedge."""
+    inst = _load("hedge")
+    ph = solve_ph(inst, ranks, PHOptions(time_limit=60))
+    assert ph.cylinders == PHOptions().cylinders(ranks) == ((), ("lagrangian",))[ranks - 1]
+    assert ph.objective <= 41.0 + 1e-7 <= ph.bound + 2e-7
+    assert ph.objective == pytest.approx(41.0)
+
+
+def test_the_time_limit_ends_the_run():
+    """A tree too large for the limit: the run ends near it (start-up aside) and never claims optimality."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from tree import tree_instance
+
+    inst = load_instance(tree_instance(1))  # 3 scenarios of the default data
+    t0 = time.perf_counter()
+    ph = solve_ph(inst, 3, PHOptions(time_limit=15))
+    wall = time.perf_counter() - t0
+    assert wall < 15 + 30, wall  # start-up: the ranks import pyomo and mpi-sppy, every scenario is solved once
+    assert ph.seconds < 15 + 20
+    assert ph.status in ("feasible", "no_solution"), ph.message
+    if ph.objective is not None and ph.bound is not None:
+        assert ph.bound >= ph.objective  # max_training
+
+
+# ----------------------------------------------------------------------------- refusals
+
+
+def test_refused_without_a_tree_or_with_cvar():
+    with pytest.raises(ValueError, match="no scenario tree"):
+        check_tree(load_instance(INSTANCES / "tiny-supply-cap.yaml"))
+    with pytest.raises(ValueError, match="CVaR"):
+        solve_ph(load_instance(INSTANCES / "tiny-tree-cvar.yaml"))
+
+
+def test_bad_options_and_rank_counts():
+    with pytest.raises(ValueError, match="multiple of 3"):
+        PHOptions(spokes=("lagrangian", "xhatshuffle")).cylinders(4)
+    assert PHOptions().cylinders(6) == ("lagrangian", "xhatshuffle")
+    assert PHOptions().cylinders(4) == ("lagrangian",)
+    with pytest.raises(ValueError, match="unknown spoke"):
+        PHOptions(spokes=("fwph",))
+    with pytest.raises(ValueError, match="rho_rule"):
+        PHOptions(rho_rule="sep")
+    with pytest.raises(ValueError, match="time_limit"):
+        PHOptions(time_limit=0)
+
+
+def test_a_missing_mpiexec_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("CAPPLAN_MPIEXEC", "/nonexistent/mpiexec")
+    with pytest.raises(RuntimeError, match="mpiexec"):
+        solve_ph(_load("hedge"), 1)
+
+
+def test_every_node_year_of_a_scenario_is_in_one_node_list():
+    """The node lists of mpi-sppy cover each scenario's non-leaf years exactly once (no year twice, none lost)."""
+    inst = _load("three-stages")
+    tree = inst.tree
+    names = TreeNames(tree)
+    for s in tree.scenarios:
+        covered = list(itertools.chain.from_iterable(
+            tree.node_years_of("/".join(s.branches[:d])) for d in range(len(tree.stages))))
+        assert sorted(covered) == [t for t in tree.years if t < tree.stage_years[-1]]
+    assert set(names.to_mpisppy) == _non_leaves(tree) and len(_non_leaves(tree)) == 1 + 3 + 9
