@@ -77,7 +77,10 @@ from dataclasses import dataclass, field, replace
 INVESTMENTS = ("n", "K")
 """The decisions declared non-anticipative (see the module docstring)."""
 
-SPOKES = ("lagrangian", "xhatshuffle", "subgradient")
+HUBS = ("ph", "subgradient")
+"""The hub: progressive hedging, or subgradient steps on the Lagrangian prices (each iteration a bound)."""
+
+SPOKES = ("lagrangian", "xhatshuffle")
 """The spokes :mod:`optimizer.solver.ph_mpi` can start."""
 
 RHO_RULES = ("value", "uniform")
@@ -89,6 +92,9 @@ RHO_RULES = ("value", "uniform")
 class PHOptions:
     """How to run PH.
 
+    ``hub`` is ``ph`` (progressive hedging, proximal terms linearized for
+    HiGHS) or ``subgradient`` (the same price updates without proximal
+    terms: every iteration solves Lagrangian subproblems and gives a bound).
     ``time_limit`` (seconds) bounds the whole spin on the ranks (the hub stops
     when the next iteration would not fit; every subproblem solve stops at the
     deadline); ``max_iterations`` caps PH iterations; ``rel_gap`` stops when
@@ -97,17 +103,24 @@ class PHOptions:
     squared), scaled per decision by ``rho_rule`` (:data:`RHO_RULES`).
     ``hub_xhat_every``: without an xhatshuffle spoke the hub evaluates a
     candidate plan itself every that many iterations.
-    ``spokes`` names the spokes (None: by the number of ranks: 1 rank none, 2
-    ``lagrangian``, 3 and more ``lagrangian`` and ``xhatshuffle``).
+    ``spokes`` names the spokes (None: by the number of ranks, PH hub: 1 rank
+    none, 2 ``lagrangian``, 3 ``lagrangian`` and ``xhatshuffle``; subgradient
+    hub: 1 rank none, 2 ``xhatshuffle``).
     ``subproblem_gap`` is HiGHS's relative MIP gap in every scenario solve.
     ``start_seconds``: each scenario is first solved by capplan's own solve
     for at most that long, and PH's first solves start from its plan (None:
     they start cold).
+    ``relax_units``: the hub's and the Lagrangian spoke's scenario solves
+    (after the first) take chip units ``n`` as continuous: a relaxation, so
+    the bounds stay valid (they can only loosen), and the solves lose the
+    budget knapsacks that make them hard; candidate plans are still evaluated
+    with integer units (their ``n`` rounded).
     ``linearize`` replaces PH's quadratic proximal term by cuts (HiGHS cannot
     solve a MIP with a quadratic objective).
     """
 
     time_limit: float = 300.0
+    hub: str = "ph"
     max_iterations: int = 1000
     rel_gap: float = 1e-4
     rho: float = 1.0
@@ -115,6 +128,7 @@ class PHOptions:
     spokes: tuple[str, ...] | None = None
     subproblem_gap: float = 1e-4
     start_seconds: float | None = 10.0
+    relax_units: bool = True
     hub_xhat_every: int = 1
     threads: int = 1
     linearize: bool = True
@@ -128,6 +142,8 @@ class PHOptions:
             raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations!r}")
         if not self.rho > 0:
             raise ValueError(f"rho must be > 0, got {self.rho!r}")
+        if self.hub not in HUBS:
+            raise ValueError(f"unknown hub {self.hub!r}; known: {', '.join(HUBS)}")
         if self.rho_rule not in RHO_RULES:
             raise ValueError(f"unknown rho_rule {self.rho_rule!r}; known: {', '.join(RHO_RULES)}")
         if self.hub_xhat_every < 1:
@@ -140,6 +156,8 @@ class PHOptions:
         """The spokes beside the hub for ``ranks`` ranks (each cylinder gets ranks / cylinders of them)."""
         if self.spokes is not None:
             spokes = tuple(self.spokes)
+        elif self.hub == "subgradient":  # the hub bounds: a spoke for plans when there is a rank for it
+            spokes = ("xhatshuffle",) if ranks % 2 == 0 else ()
         elif ranks % 3 == 0:
             spokes = ("lagrangian", "xhatshuffle")
         elif ranks % 2 == 0:

@@ -60,6 +60,8 @@ with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115
     from mpisppy.cylinders.lagrangian_bounder import LagrangianOuterBound
     from mpisppy.cylinders.xhatshufflelooper_bounder import XhatShuffleInnerBound
     from mpisppy.extensions.extension import Extension
+    from mpisppy.opt.ph import PH
+    from mpisppy.opt.subgradient import Subgradient
     from mpisppy.scenario_tree import ScenarioNode
     from mpisppy.spin_the_wheel import WheelSpinner
     from mpisppy.utils import cfg_vanilla as vanilla
@@ -70,7 +72,7 @@ with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115
 
 
 def scenario_creator(sname: str, names: TreeNames, scaling: Scaling, start: float | None = None,
-                     deadline: float | None = None):
+                     deadline: float | None = None, relax_units: bool = False):
     """The v1 program of scenario ``sname`` with its mpi-sppy node list and probability.
 
     Built by :func:`formulations.build_model` (through a
@@ -86,7 +88,8 @@ def scenario_creator(sname: str, names: TreeNames, scaling: Scaling, start: floa
     that first solve of every scenario is overrun); its plan stays in the
     variables and its objective and bound are handed to mpi-sppy as PH's
     iteration 0 (measured on the shipped tree: 1.5 to 4 s a scenario, where
-    mpi-sppy's cold solve takes 3 to 16 s).
+    mpi-sppy's cold solve takes 3 to 16 s).  With ``relax_units`` the chip
+    units ``n`` are continuous in mpi-sppy's solves (after that first solve).
     """
     tree = names.tree
     s = names.scenario_of[sname]
@@ -106,6 +109,9 @@ def scenario_creator(sname: str, names: TreeNames, scaling: Scaling, start: floa
             m._mpisppy_data.pickle_metadata = {"iter0_before_pickle": True, "iter0_outer_bound": r.bound / f,
                                                "iter0_inner_bound": r.objective / f}
     del handle  # the HiGHS copy is not needed again (mpi-sppy solves through its own plugin)
+    if relax_units:  # a relaxation: its bounds stay valid, its solves are far easier (see PHOptions.relax_units)
+        for v in m.n.values():
+            v.domain = pyo.NonNegativeReals
     nodes = []
     for depth in range(len(tree.stages)):
         node = "/".join(s.branches[:depth])
@@ -141,6 +147,31 @@ def _coefficients(expr, variables) -> list[float]:
 # --------------------------------------------------------------------------- candidate plans
 
 
+def _integral(var, x: float) -> float:
+    """A candidate's value of an integer decision: chip units rounded down (from a plan with continuous units,
+    fewer chips keep it within its budget and capacity), blocks to the nearest."""
+    if var.parent_component().name == "n":
+        return float(math.floor(x + 1e-6))
+    return float(round(x))
+
+
+def _repaired(s, candidate: dict[str, list[float]]) -> list[float]:
+    """Scenario ``s``'s values of a candidate, integral (:func:`_integral`), along its path (root first), with
+    the cumulative blocks ``K`` of each region made non-decreasing over the years (a candidate mixes nodes of
+    several scenarios' plans, or their mean; K may never fall).  Depends only on the node and its ancestors, so
+    the scenarios through a node agree on it."""
+    out, most = [], {}
+    for node in s._mpisppy_node_list:
+        for var, x in zip(node.nonant_vardata_list, candidate[node.name]):
+            x = _integral(var, x)
+            if var.parent_component().name == "K":
+                r, t = var.index()[0], var.index()[-2]
+                x = max(x, max((k for (rr, tt), k in most.items() if rr == r and tt < t), default=0.0))
+                most[r, t] = x
+            out.append(x)
+    return out
+
+
 class Evaluator:
     """Evaluate candidate plans (investments of every non-leaf node) on a cylinder's scenarios by capplan's solve.
 
@@ -167,6 +198,14 @@ class Evaluator:
             self._handles[sname] = (h, own)
         return self._handles[sname]
 
+    def _record(self, s, seconds: float, status: str) -> None:
+        ext = getattr(self.opt, "extobject", None)
+        if ext is not None and isinstance(ext.parts[0], Deadline):
+            ext.parts[0].solves.append((seconds, status))
+        if self.opt.options.get("verbose"):
+            print(f"[capplan] {type(self.opt.spcomm).__name__} candidate {self.evaluations} "
+                  f"{s._capplan_sname}: {seconds:.2f} s, {status}", flush=True)
+
     def candidate_from(self, snamedict: dict[str, str]) -> dict[str, list[float]]:
         """The candidate that takes, at every node, the current nonant values of the scenario ``snamedict`` names
         (mpi-sppy's ``nonant_cache``, as its xhatshuffle spoke reads them)."""
@@ -181,11 +220,35 @@ class Evaluator:
             merged.update(part)
         return merged
 
+    def candidate_xbar(self, values: str = "cache") -> dict[str, list[float]]:
+        """The candidate that takes, at every node, the probability-weighted mean of its scenarios' nonants
+        (PH's xbar): from mpi-sppy's ``nonant_cache`` (an xhat spoke), or the variables' values (the hub)."""
+        local: dict[str, list] = {}
+        for s in self.opt.local_scenarios.values():
+            p = s._mpisppy_probability
+            for node in s._mpisppy_node_list:
+                if values == "cache":
+                    start, length = s._mpisppy_data.cistart[node.name], s._mpisppy_data.nlens[node.name]
+                    xs = s._mpisppy_data.nonant_cache[start:start + length]
+                else:
+                    xs = [v._value or 0.0 for v in node.nonant_vardata_list]
+                row = local.setdefault(node.name, [0.0, [0.0] * len(xs)])
+                row[0] += p
+                row[1] = [a + p * float(x) for a, x in zip(row[1], xs)]
+        total: dict[str, list] = {}
+        for part in self.opt.mpicomm.allgather(local):
+            for ndn, (p, sums) in part.items():
+                row = total.setdefault(ndn, [0.0, [0.0] * len(sums)])
+                row[0] += p
+                row[1] = [a + b for a, b in zip(row[1], sums)]
+        return {ndn: [x / p for x in sums] for ndn, (p, sums) in total.items()}
+
     def evaluate(self, candidate: dict[str, list[float]]) -> float | None:
         self.evaluations += 1
         local, ok = 0.0, True
+        plans = {sname: _repaired(s, candidate) for sname, s in self.opt.local_scenarios.items()}
         for sname, s in self.opt.local_scenarios.items():
-            values = [round(x) for node in s._mpisppy_node_list for x in candidate[node.name]]
+            values = plans[sname]
             left = self.deadline - time.time()
             if left <= 0.05 or not ok:
                 ok = False
@@ -196,8 +259,10 @@ class Evaluator:
                 j = h.column(var)
                 if j is not None:
                     vec[j] = float(x)
+            t0 = time.time()
             with h.fixed(own, vec):
                 r = h.solve(SolveOptions(time_limit=left, mip_gap=self.gap, threads=1))
+            self._record(s, time.time() - t0, r.status.value)
             if not r.status.has_plan:
                 ok = False
                 continue
@@ -208,11 +273,11 @@ class Evaluator:
             return None
         total = self.opt.mpicomm.allreduce(local, op=MPI.SUM)
         saved = {}
-        for s in self.opt.local_scenarios.values():
-            for node in s._mpisppy_node_list:
-                for var, x in zip(node.nonant_vardata_list, candidate[node.name]):
-                    saved[id(var)] = (var, var._value)
-                    var._value = float(round(x))
+        for sname, s in self.opt.local_scenarios.items():
+            variables = [v for node in s._mpisppy_node_list for v in node.nonant_vardata_list]
+            for var, x in zip(variables, plans[sname]):
+                saved[id(var)] = (var, var._value)
+                var._value = x
         self.opt.update_best_solution_if_improving(total)
         for var, x in saved.values():
             var._value = x
@@ -220,16 +285,24 @@ class Evaluator:
 
 
 class _XhatShuffle(XhatShuffleInnerBound):
-    """mpi-sppy's xhatshuffle spoke, with candidates evaluated by capplan's solve (:class:`Evaluator`) and idle
-    between polls for the hub's new plans (see :data:`IDLE_SECONDS`)."""
+    """mpi-sppy's xhatshuffle spoke, with candidates evaluated by capplan's solve (:class:`Evaluator`), the mean
+    of the hub's plans tried first whenever new ones come (measured on the shipped tree: the scenarios' own
+    plans, which xhatshuffle combines, stayed 4.5% below the optimum for 3 minutes), and idle between polls for
+    the hub's new plans (see :data:`IDLE_SECONDS`)."""
 
     def xhat_prep(self):
         out = super().xhat_prep()
         kw = self.opt.options["capplan"]
         self.evaluator = Evaluator(self.opt, kw["names"], kw["scaling"], kw["gap"], kw["deadline"])
+        self._xbar_due = False
         return out
 
     def try_scenario_dict(self, xhat_scenario_dict):
+        if self._xbar_due:  # first, with the hub's new plans: their mean (see XBAR)
+            self._xbar_due = False
+            obj = self.evaluator.evaluate(self.evaluator.candidate_xbar())
+            if obj is not None:
+                self.update_if_improving(obj, update_best_solution_cache=False)
         obj = self.evaluator.evaluate(self.evaluator.candidate_from(xhat_scenario_dict))
         if obj is None:
             return False
@@ -237,7 +310,9 @@ class _XhatShuffle(XhatShuffleInnerBound):
 
     def update_nonants(self):
         new = super().update_nonants()
-        if not new:
+        if new:
+            self._xbar_due = self.opt.options["capplan"].get("xbar", True)
+        else:
             time.sleep(IDLE_SECONDS)
         return new
 
@@ -274,6 +349,20 @@ class _Lagrangian(LagrangianOuterBound):
         time.sleep(IDLE_SECONDS)
 
 
+class _Subgradient(Subgradient):
+    """mpi-sppy's subgradient hub (prices moved by ``rho * (x - xbar)``, no proximal term: each iteration's
+    solves are Lagrangian subproblems, so each gives a bound), whose bound is kept only from a pass in which
+    every scenario's solve gave a dual bound (see :class:`_Lagrangian`)."""
+
+    def solve_loop(self, *args, **kwargs):
+        for s in self.local_scenarios.values():
+            s._capplan_bounded = False
+        PH.solve_loop(self, *args, **kwargs)  # not Subgradient's: it takes the bound whatever happened
+        ok = all(s._capplan_bounded for s in self.local_scenarios.values())
+        if self.mpicomm.allreduce(int(ok), op=MPI.MIN) and self._can_update_best_bound():
+            self.best_bound_obj_val = self.Ebound(False)
+
+
 IDLE_SECONDS = 0.05
 """How long a spoke sleeps when it polls the hub and finds nothing new.  mpi-sppy's spokes poll in a busy
 loop, which is harmless with a core per rank but, with more ranks than cores (3 ranks on this machine's 2),
@@ -289,9 +378,12 @@ class Deadline(Extension):
     before it.  ``deadline`` is a wall-clock time (``time.time()``), the same on every rank.  Also records
     every solve's seconds and termination (:attr:`solves`)."""
 
-    def __init__(self, opt, deadline: float, hub: bool = False):
+    def __init__(self, opt, deadline: float, gap: float, hub: bool = False, absolute: bool = False):
         super().__init__(opt)
         self.deadline = deadline
+        self.gap = gap
+        self.absolute = absolute
+        self.abs_gap = None  # set after iteration 0: gap * |wait-and-see|, the same for every scenario
         self.hub = hub
         self._last = None  # wall time at the previous miditer (an iteration's start)
         self._longest = 0.0
@@ -299,8 +391,33 @@ class Deadline(Extension):
         self.solves: list[tuple[float, str | None]] = []
 
     def pre_solve(self, subproblem):
-        subproblem._solver_plugin.options["time_limit"] = max(0.01, self.deadline - time.time())
+        options = subproblem._solver_plugin.options
+        options["time_limit"] = max(0.01, self.deadline - time.time())
+        if self.abs_gap is None:
+            options["mip_rel_gap"] = self.gap
+        else:
+            options["mip_rel_gap"] = 0.0
+            options["mip_abs_gap"] = self.abs_gap
         self._t = time.time()
+
+    def post_iter0(self):
+        """With ``absolute`` (the cylinders whose solves are bounds: the Lagrangian spoke, the subgradient hub),
+        every later solve stops at the same absolute gap, ``gap`` times |wait-and-see| (the expected objective
+        of the scenarios' first solves): the probability-weighted sum of their gaps is then within ``gap`` of
+        the expected objective.  A relative gap of each solve's own objective is not: with prices, a scenario's
+        objective can be near zero (measured: a Lagrangian solve of the shipped tree ran 175 s for such a gap)
+        or far above the mean.  PH's own solves keep the relative gap: with the proximal term their objective
+        is far larger, and the same absolute gap made one run 205 s (measured)."""
+        local = sum(s._mpisppy_probability * s._mpisppy_data.inner_bound for s in self.opt.local_scenarios.values()
+                    if getattr(s._mpisppy_data, "inner_bound", None) is not None)
+        size = sum(s._mpisppy_probability * abs(s._mpisppy_data.inner_bound)
+                   for s in self.opt.local_scenarios.values()
+                   if getattr(s._mpisppy_data, "inner_bound", None) is not None)
+        total = self.opt.mpicomm.allreduce(local, op=MPI.SUM)
+        size = self.opt.mpicomm.allreduce(size, op=MPI.SUM)
+        scale = max(abs(total), 1e-2 * size)
+        if self.absolute and scale > 0 and math.isfinite(scale):
+            self.abs_gap = self.gap * scale
 
     def post_solve(self, subproblem, results):
         cond = None if results is None else str(results.solver.termination_condition)
@@ -476,7 +593,7 @@ def _config(options: PHOptions, names: TreeNames):
     cfg.linearize_proximal_terms = options.linearize
     cfg.max_solver_threads = options.threads
     cfg.verbose = options.verbose
-    cfg.solver_options = f"mip_rel_gap={options.subproblem_gap}"
+    cfg.solver_options = None  # the gaps are set per solve (Deadline.pre_solve)
     cfg.warmstart_subproblems = True  # each solve starts from the scenario's previous plan
     cfg.user_warmstart = bool(options.start_seconds)  # the first from capplan's own plan (scenario_creator)
     cfg.iter0_from_pickle = bool(options.start_seconds)  # ... which is PH's iteration 0
@@ -490,7 +607,8 @@ def cylinders(options: PHOptions, names: TreeNames, scaling: Scaling, ranks: int
     cfg = _config(options, names)
     beans = (cfg, scenario_creator, scenario_denouement, names.scenarios)
     kw = {"names": names, "scaling": scaling}
-    warm = {**kw, "start": options.start_seconds, "deadline": deadline}  # cylinders whose first solves are free
+    warm = {**kw, "start": options.start_seconds, "deadline": deadline,  # the cylinders that solve with prices
+            "relax_units": options.relax_units}
     nodenames = names.all_nodenames
     spokes = options.cylinders(ranks)
     capplan = {"names": names, "scaling": scaling, "gap": options.subproblem_gap, "deadline": deadline}
@@ -498,21 +616,26 @@ def cylinders(options: PHOptions, names: TreeNames, scaling: Scaling, ranks: int
     def ext(*parts):
         return {"ph_extensions": _Extensions, "extension_kwargs": {"parts": list(parts)}}
 
-    hub_parts = [(Deadline, {"deadline": deadline, "hub": True})]
+    hub_parts = [(Deadline, {"deadline": deadline, "gap": options.subproblem_gap, "hub": True})]
     if options.rho_rule == "value":
         hub_parts.append((ValueRho, {"rho": options.rho}))
     if "xhatshuffle" not in spokes:
         hub_parts.append((HubXhat, {"every": options.hub_xhat_every, **capplan}))
-    hub = vanilla.ph_hub(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames, **ext(*hub_parts))
-    plain = ext((Deadline, {"deadline": deadline}))
+    if options.hub == "subgradient":
+        hub_parts[0][1]["absolute"] = True
+        hub = vanilla.subgradient_hub(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames,
+                                      **ext(*hub_parts))
+        hub["opt_class"] = _Subgradient
+    else:
+        hub = vanilla.ph_hub(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames, **ext(*hub_parts))
+    plain = ext((Deadline, {"deadline": deadline, "gap": options.subproblem_gap}))
+    bounding = ext((Deadline, {"deadline": deadline, "gap": options.subproblem_gap, "absolute": True}))
     out = []
     for name in spokes:
         if name == "lagrangian":
-            spoke = vanilla.lagrangian_spoke(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames, **plain)
+            spoke = vanilla.lagrangian_spoke(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames,
+                                             **bounding)
             spoke["spoke_class"] = _Lagrangian
-        elif name == "subgradient":
-            spoke = vanilla.subgradient_spoke(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames,
-                                              **plain)
         elif name == "xhatshuffle":
             spoke = vanilla.xhatshuffle_spoke(*beans, scenario_creator_kwargs=kw, all_nodenames=nodenames, **plain)
             spoke["spoke_class"] = _XhatShuffle
