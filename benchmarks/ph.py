@@ -98,7 +98,7 @@ def ph_case(size: str, ranks: int, time_limit: float, config: dict) -> dict:
             "cylinders": "+".join(("hub", *r.cylinders)), "status": r.status, "plan": r.objective,
             "bound": r.bound, "gap": r.gap, "wall": r.launch_seconds, "seconds_on_ranks": r.seconds,
             "iterations": r.iterations, "mem_rank": r.peak_memory_mb, "mem_sum": r.total_memory_mb,
-            "wait_and_see": r.wait_and_see, "bound_source": r.bound_source, "plan_source": r.plan_source,
+            "first_bound": r.first_bound, "bound_source": r.bound_source, "plan_source": r.plan_source,
             "solves": r.solves, "message": r.message, "config": config, "load": load}
 
 

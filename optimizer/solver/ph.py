@@ -68,6 +68,7 @@ import math
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -110,11 +111,12 @@ class PHOptions:
     ``start_seconds``: each scenario is first solved by capplan's own solve
     for at most that long, and PH's first solves start from its plan (None:
     they start cold).
-    ``relax_units``: the hub's and the Lagrangian spoke's scenario solves
-    (after the first) take chip units ``n`` as continuous: a relaxation, so
-    the bounds stay valid (they can only loosen), and the solves lose the
-    budget knapsacks that make them hard; candidate plans are still evaluated
-    with integer units (their ``n`` rounded).
+    ``relax_units``: the hub's scenario solves and the Lagrangian spoke's
+    (after its first: the scenarios alone, integer, the wait-and-see bound)
+    take chip units ``n`` as continuous: a relaxation, so the bounds stay
+    valid (they can only loosen), and the solves lose the budget knapsacks
+    that make them hard; candidate plans are still evaluated with integer
+    units (their ``n`` rounded down).
     ``linearize`` replaces PH's quadratic proximal term by cuts (HiGHS cannot
     solve a MIP with a quadratic objective).
     """
@@ -182,8 +184,9 @@ class PHResult:
     ``feasible`` with a plan otherwise; ``no_solution`` without one;
     ``error`` when the run failed (``message`` says why).  ``xhat`` is the
     plan's investments, ``(variable, index without the node, node id,
-    value)``; ``wait_and_see`` the bound of PH's first iteration (each
-    scenario solved alone, the trivial bound).
+    value)``; ``first_bound`` the bound of the hub's first iteration (each
+    scenario solved alone, mpi-sppy's trivial bound: the wait-and-see value's
+    bound, of the scenarios with continuous units under ``relax_units``).
     """
 
     status: str
@@ -196,7 +199,7 @@ class PHResult:
     ranks: int
     cylinders: tuple[str, ...]
     xhat: list[tuple[str, tuple, str, float]] = field(default_factory=list)
-    wait_and_see: float | None = None
+    first_bound: float | None = None
     peak_memory_mb: float | None = None  # the largest resident set of any rank
     total_memory_mb: float | None = None  # the sum over the ranks
     bound_source: str | None = None
@@ -226,6 +229,17 @@ class TreeNames:
                     pos = [[b.id for b in st.branches].index(b) for st, b in zip(tree.stages, s.branches[:depth])]
                     self.to_mpisppy[node] = "_".join(["ROOT", *map(str, pos)])
         self.to_ours = {v: k for k, v in self.to_mpisppy.items()}
+        # mpi-sppy wants as many nonants in every scenario; a node's count can differ from its siblings' (a chip
+        # purchasable in one branch's years and not in another's): nodes of a depth are padded to the largest
+        from formulations.sets import index_sets
+
+        sets = index_sets(tree)
+        count = dict.fromkeys(self.to_mpisppy, 0)
+        for idx in (*sets["N_IDX"], *sets["K_IDX"]):
+            if idx[-1] in count:
+                count[idx[-1]] += 1
+        self.depth_size = [max((c for v, c in count.items() if _depth(v) == d), default=0)
+                           for d in range(len(tree.stages))]
 
     @property
     def all_nodenames(self) -> list[str] | None:
@@ -238,6 +252,10 @@ class TreeNames:
             level = [f"{p}_{i}" for p in level for i in range(bf)]
             names += level
         return names
+
+
+def _depth(node: str) -> int:
+    return 0 if node == "" else node.count("/") + 1
 
 
 def check_tree(inst) -> None:
@@ -298,12 +316,19 @@ def solve_ph(inst, ranks: int = 3, options: PHOptions | None = None, *, mpiexec_
             pickle.dump({"instance": inst, "options": options}, f)
         cmd = [exe, "-n", str(ranks), *extra_args, sys.executable, "-m", "optimizer.solver.ph_mpi", payload, out]
         t0 = time.perf_counter()
+        # a session of its own: on a timeout (or an interrupt) the launcher and every rank are stopped together
+        proc = subprocess.Popen(cmd, stdout=None if options.verbose else subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
         try:
-            proc = subprocess.run(cmd, stdout=None if options.verbose else subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, timeout=options.time_limit + LAUNCH_GRACE)
-            log, code = proc.stdout or "", proc.returncode
-        except subprocess.TimeoutExpired as exc:
-            log, code = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""), None
+            log, _ = proc.communicate(timeout=options.time_limit + LAUNCH_GRACE)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            _stop(proc)
+            log, code = proc.communicate()[0], None
+        except BaseException:
+            _stop(proc)
+            raise
+        log = log or ""
         seconds = time.perf_counter() - t0
         if code == 0 and os.path.exists(out):
             with open(out, "rb") as f:
@@ -313,6 +338,20 @@ def solve_ph(inst, ranks: int = 3, options: PHOptions | None = None, *, mpiexec_
     tail = "\n".join(log.strip().splitlines()[-20:])
     return PHResult("error", f"the MPI run {why}" + (f":\n{tail}" if tail else ""), None, None, None, 0, seconds,
                     ranks, options.cylinders(ranks), launch_seconds=seconds, log=log)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a launch and its ranks (its process group): SIGTERM, then SIGKILL after 5 s."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:

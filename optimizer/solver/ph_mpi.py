@@ -73,7 +73,7 @@ with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115
 
 
 def scenario_creator(sname: str, names: TreeNames, scaling: Scaling, start: float | None = None,
-                     deadline: float | None = None, relax_units: bool = False):
+                     deadline: float | None = None, relax_units: bool = False, relax_start: bool | None = None):
     """The v1 program of scenario ``sname`` with its mpi-sppy node list and probability.
 
     Built by :func:`formulations.build_model` (through a
@@ -90,8 +90,8 @@ def scenario_creator(sname: str, names: TreeNames, scaling: Scaling, start: floa
     variables and its objective and bound are handed to mpi-sppy as PH's
     iteration 0 (measured on the shipped tree: 1.5 to 4 s a scenario, where
     mpi-sppy's cold solve takes 3 to 16 s).  With ``relax_units`` the chip
-    units ``n`` are continuous in that solve and in mpi-sppy's (a relaxation:
-    the bounds stay valid).
+    units ``n`` are continuous in mpi-sppy's solves, and in that first solve
+    too unless ``relax_start`` is False (a relaxation: the bounds stay valid).
     """
     tree = names.tree
     s = names.scenario_of[sname]
@@ -101,8 +101,9 @@ def scenario_creator(sname: str, names: TreeNames, scaling: Scaling, start: floa
         left = start if deadline is None else min(start, deadline - time.time())
         # relaxed: HiGHS alone (capplan's starting plan would make the units integer again), 0.4-1.8 s a scenario
         # of the shipped tree where the integer solve takes 1.5-4.5 s
-        with handle.relaxed(m.n) if relax_units else contextlib.nullcontext():
-            opts = SolveOptions(time_limit=max(0.05, left), threads=1, warm_start=not relax_units)
+        relax_start = relax_units if relax_start is None else relax_start
+        with handle.relaxed(m.n) if relax_start else contextlib.nullcontext():
+            opts = SolveOptions(time_limit=max(0.05, left), threads=1, warm_start=not relax_start)
             r = handle.solve(opts)
             while r.status.value == "no_solution":  # PH cannot begin without a plan of every scenario
                 r = handle.solve(replace(opts, time_limit=max(start, deadline - time.time())))
@@ -118,12 +119,21 @@ def scenario_creator(sname: str, names: TreeNames, scaling: Scaling, start: floa
     if relax_units:  # a relaxation: its bounds stay valid, its solves are far easier (see PHOptions.relax_units)
         for v in m.n.values():
             v.domain = pyo.NonNegativeReals
-    nodes = []
+    nodes, lists = [], []
+    for depth in range(len(tree.stages)):
+        years = set(tree.node_years_of("/".join(s.branches[:depth])))
+        lists.append([m.component(name)[i] for name in INVESTMENTS
+                      for i in sorted(m.component(name).keys()) if i[-2] in years])
+    pads = [names.depth_size[d] - len(x) for d, x in enumerate(lists)]
+    if any(p < 0 for p in pads):
+        raise RuntimeError(f"scenario {s.id}: more investment decisions than its tree's index sets hold")
+    # placeholders held at 0, so that every scenario has as many nonants (TreeNames.depth_size)
+    m._capplan_pad = pyo.Var(range(sum(pads)), bounds=(0, 0), initialize=0.0)
+    at = 0
     for depth in range(len(tree.stages)):
         node = "/".join(s.branches[:depth])
-        years = set(tree.node_years_of(node))
-        nonants = [m.component(name)[i] for name in INVESTMENTS
-                   for i in sorted(m.component(name).keys()) if i[-2] in years]
+        nonants = lists[depth] + [m._capplan_pad[i] for i in range(at, at + pads[depth])]
+        at += pads[depth]
         cost = sum(m.Yearly[t, ""] + (m.Terminal[t, ""] if (t, "") in m.Terminal else 0) for t in sorted(years))
         if depth == 0:
             cond = 1.0
@@ -151,6 +161,11 @@ def _coefficients(expr, variables) -> list[float]:
 
 
 # --------------------------------------------------------------------------- candidate plans
+
+
+def _investment(var) -> bool:
+    """Whether a nonant is one of the model's investments (not a placeholder of :func:`scenario_creator`)."""
+    return var.parent_component().name in INVESTMENTS
 
 
 def _integral(var, x: float) -> float:
@@ -199,7 +214,7 @@ class Evaluator:
     def _handle(self, sname: str, s) -> tuple[ModelHandle, list]:
         if sname not in self._handles:
             h = ModelHandle(self.names.scenario_of[s._capplan_sname].instance, scaling=self.scaling)
-            own = [h.model.component(v.parent_component().name)[v.index()]
+            own = [h.model.component(v.parent_component().name)[v.index()] if _investment(v) else None
                    for node in s._mpisppy_node_list for v in node.nonant_vardata_list]
             self._handles[sname] = (h, own)
         return self._handles[sname]
@@ -262,11 +277,11 @@ class Evaluator:
             h, own = self._handle(sname, s)
             vec = [0.0] * h.highs.getNumCol()
             for var, x in zip(own, values):
-                j = h.column(var)
+                j = None if var is None else h.column(var)
                 if j is not None:
                     vec[j] = float(x)
             t0 = time.time()
-            with h.fixed(own, vec):
+            with h.fixed([v for v in own if v is not None], vec):
                 r = h.solve(SolveOptions(time_limit=left, mip_gap=self.gap, threads=1))
             self._record(s, time.time() - t0, r.status.value)
             if not r.status.has_plan:
@@ -304,7 +319,7 @@ class _XhatShuffle(XhatShuffleInnerBound):
         return out
 
     def try_scenario_dict(self, xhat_scenario_dict):
-        if self._xbar_due:  # first, with the hub's new plans: their mean (see XBAR)
+        if self._xbar_due:  # first, with the hub's new plans: their mean
             self._xbar_due = False
             obj = self.evaluator.evaluate(self.evaluator.candidate_xbar())
             if obj is not None:
@@ -639,8 +654,9 @@ def cylinders(options: PHOptions, names: TreeNames, scaling: Scaling, ranks: int
     out = []
     for name in spokes:
         if name == "lagrangian":
-            spoke = vanilla.lagrangian_spoke(*beans, scenario_creator_kwargs=warm, all_nodenames=nodenames,
-                                             **bounding)
+            # its first bound from the integer scenarios: the wait-and-see bound, as tight as any relaxed one
+            spoke = vanilla.lagrangian_spoke(*beans, scenario_creator_kwargs={**warm, "relax_start": False},
+                                             all_nodenames=nodenames, **bounding)
             spoke["spoke_class"] = _Lagrangian
         elif name == "xhatshuffle":
             spoke = vanilla.xhatshuffle_spoke(*beans, scenario_creator_kwargs=kw, all_nodenames=nodenames, **plain)
@@ -664,8 +680,9 @@ def _xhat_of(opt, names: TreeNames) -> dict:
         for node in s._mpisppy_node_list:
             ours = names.to_ours[node.name]
             for var in node.nonant_vardata_list:
-                index = var.index()
-                out[(var.parent_component().name, tuple(index[:-1]), ours)] = float(round(var.value))
+                if _investment(var):
+                    index = var.index()
+                    out[(var.parent_component().name, tuple(index[:-1]), ours)] = float(round(var.value))
     return out
 
 
