@@ -62,6 +62,91 @@ def solve_model(
     return Plan.from_model(instance, handle.model, result)
 
 
+METHODS = ("auto", "de", "ph")
+"""How a scenario tree is solved: ``de`` the deterministic equivalent (one MIP, HiGHS), ``ph`` progressive
+hedging on MPI ranks (:mod:`optimizer.solver.ph`), ``auto`` chosen by :func:`choose_method`."""
+
+PH_RANKS = 3
+"""Ranks PH starts on one machine: its hub, a Lagrangian (bound) spoke and an xhatshuffle (plan) spoke."""
+
+PH_SECONDS = 600.0
+"""PH's time without a time limit (it has no other natural end before its gap closes)."""
+
+
+def choose_method(instance: Instance, method: str = "auto") -> str:
+    """``de`` or ``ph`` for ``instance`` (see docs/performance.md, "Which method").
+
+    A file without a scenario tree is always solved directly (no MPI, ever).  ``auto`` takes PH only when
+    capplan runs under an MPI launcher on more than one rank (``mpiexec -n 64 capplan solve ...``, ``srun``)
+    and the tree can be decomposed (an expectation objective, no commitments held); on one machine the
+    deterministic equivalent was better at every size measured (6 to 162 scenarios on 2 cores, PH on 3 ranks:
+    docs/performance.md), so ``auto`` keeps it there.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    stochastic = getattr(instance, "uncertainty", None) is not None
+    if method == "ph" and not stochastic:
+        raise ValueError(f"{instance.name} has no scenario tree: progressive hedging decomposes trees "
+                         "(solve it with method 'de' or 'auto')")
+    if method != "auto":
+        return method
+    from .solver.ph import mpi_world
+
+    if stochastic and mpi_world()[1] > 1 and not instance.tree.risk:
+        return "ph"
+    return "de"
+
+
+def _solve_ph(instance: Instance, *, commitments, time_limit: float | None, mip_gap: float, threads: int | None,
+              log: bool, ranks: int | None) -> Plan | None:
+    """The tree by progressive hedging, then its plan: PH's investments fixed in the deterministic equivalent,
+    whose operation is solved with the time left (the scenarios then separate), and PH's Lagrangian bound as
+    the bound.  Optimal only when that plan is within ``mip_gap`` of PH's bound.  Under an MPI launcher
+    every rank takes part; rank 0 returns the plan, the others None."""
+    from .solver.ph import PHOptions, mpi_world, run_in_world, solve_ph, xhat_fixes
+    from .solver.result import SolveResult
+
+    start = time.perf_counter()
+    ph_seconds = PH_SECONDS if time_limit is None else max(1.0, 0.85 * time_limit)  # the rest: the plan
+    options = PHOptions(time_limit=ph_seconds, rel_gap=mip_gap, verbose=log)
+    rank, size = mpi_world()
+    if size > 1:
+        res = run_in_world(instance, options)
+        if rank != 0:
+            return None
+    else:
+        res = solve_ph(instance, ranks or PH_RANKS, options)
+    handle = ModelHandle(instance)
+    where = f"progressive hedging on {res.ranks} ranks, {res.iterations} iterations"
+    if not res.xhat:
+        status = SolveStatus.ERROR if res.status == "error" else SolveStatus.NO_SOLUTION
+        result = SolveResult(status, f"{where}: {res.message}", None, res.bound, None, 0.0, 0.0,
+                             time.perf_counter() - start, "highs", "", nodes=None)
+        return Plan.from_model(instance, handle.model, result)
+    handle.fix(xhat_fixes(res.xhat))
+    left = None if time_limit is None else max(0.01, time_limit - (time.perf_counter() - start))
+    r = handle.solve(SolveOptions(time_limit=left, mip_gap=mip_gap, threads=threads, log=log))
+    if not r.status.has_plan:  # PH evaluated this plan; the whole tree did not take it (or ran out of time)
+        result = dataclasses.replace(r, message=f"{where}: its plan, fixed in the whole tree: {r.message}",
+                                     bound=res.bound, solve_seconds=time.perf_counter() - start)
+        return Plan.from_model(instance, handle.model, result)
+    bound, maximize = res.bound, instance.tree.maximize
+    scale = max(abs(r.objective), r.gross or 0.0, 1e-9)
+    gap = None if bound is None else abs(bound - r.objective) / scale
+    if bound is not None and (r.objective - bound if maximize else bound - r.objective) > 1e-6 * scale:
+        status, message = SolveStatus.ERROR, (f"{where}: the plan's objective {r.objective:,.6g} is past PH's "
+                                              f"bound {bound:,.6g}; the bound is not valid (please report it)")
+    elif gap is not None and gap <= mip_gap * (1 + 1e-9) and r.status is SolveStatus.OPTIMAL:
+        status, message = SolveStatus.OPTIMAL, f"optimal within a relative gap of {mip_gap:g} ({where})"
+    else:
+        status = SolveStatus.FEASIBLE
+        message = (f"{where}: a plan {gap:.4%} from PH's bound (not proven optimal)" if gap is not None
+                   else f"{where}: a plan without a bound (not proven optimal)")
+    result = dataclasses.replace(r, status=status, message=message, bound=bound, mip_gap=gap,
+                                 solve_seconds=time.perf_counter() - start)
+    return Plan.from_model(instance, handle.model, result)
+
+
 def solve(
     instance: Instance,
     *,
@@ -77,7 +162,9 @@ def solve(
     workers: int | None = None,
     client=None,
     on_step: Callable[[str], None] | None = None,
-) -> Plan:
+    method: str = "auto",
+    ranks: int | None = None,
+) -> Plan | None:
     """Build, solve and report the plan of an instance.
 
     Returns a :class:`~optimizer.plan.Plan` whatever the outcome: check
@@ -103,6 +190,12 @@ def solve(
       from HiGHS's callbacks; ``warm_start`` hands HiGHS a starting plan first
       (docs/model.md, "Starting plan"); ``on_step`` is called with a line of
       text as each analysis solve beside the main one finishes.
+    * ``method`` (``auto``, ``de``, ``ph``; :func:`choose_method`) says how a
+      tree is solved: ``ph`` decomposes it by progressive hedging on ``ranks``
+      MPI ranks started through ``mpiexec`` (default 3), or on the ranks of
+      the MPI launcher capplan runs under; there every rank calls ``solve``,
+      rank 0 gets the plan and the others None.  Its bound is PH's
+      Lagrangian bound; the plan is optimal only within ``mip_gap`` of it.
 
     >>> plan = solve(load_instance("instances/tiny-supply-cap.yaml"))
     >>> plan.status
@@ -114,6 +207,20 @@ def solve(
             raise ValueError("commit= needs through= (the last committed year)")
         commitments = commitments_from(instance, commit, through)
     stochastic = getattr(instance, "uncertainty", None) is not None
+    method = choose_method(instance, method)
+    if method == "ph":
+        from .solver.ph import check_tree, mpi_world
+
+        if commitments is not None:
+            raise ValueError("progressive hedging does not hold commitments: solve with method 'de'")
+        try:
+            check_tree(instance)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (method 'de')") from None
+
+        if mpi_world()[0] != 0:  # a rank of a launch: PH's part, nothing around it
+            return _solve_ph(instance, commitments=commitments, time_limit=time_limit, mip_gap=mip_gap,
+                             threads=threads, log=log, ranks=ranks)
     options = dict(time_limit=time_limit, mip_gap=mip_gap)
     deadline = None if time_limit is None else time.time() + time_limit  # wall clock: shared with the workers
     jobs = _Jobs(instance, commitments, {**options, "deadline": deadline}, on_step)
@@ -131,8 +238,11 @@ def solve(
         # on workers, the analyses' results are taken in as they come while this process solves (HiGHS
         # releases the GIL), so that the solves that wait for another (EEV after the base plan) start early
         side = None if runner.local else _Beside(jobs.finish, runner)
-        plan = solve_model(instance, commitments=commitments, threads=threads, log=log, progress=progress,
-                           warm_start=warm_start, **options)
+        if method == "ph":
+            plan = _solve_ph(instance, commitments=commitments, threads=threads, log=log, ranks=ranks, **options)
+        else:
+            plan = solve_model(instance, commitments=commitments, threads=threads, log=log, progress=progress,
+                               warm_start=warm_start, **options)
         results = jobs.finish(runner) if side is None else side.join()
     if commitments is not None:
         _commitment_cost(plan, results["free"], through)

@@ -27,8 +27,10 @@ from .app import (
     stderr_duplicate,
 )
 from .conventions import (
+    COUNT,
     YEAR,
     CommandError,
+    choice,
     force_option,
     formats_of,
     gap_option,
@@ -169,11 +171,17 @@ def solve(
                              help="Under uncertainty: solve each scenario alone and the base plan (EVPI, VSS)."),
     workers: str | None = workers_option(),
     scheduler: str | None = scheduler_option(),
+    method: str = typer.Option("auto", "--method", metavar="METHOD",
+                               help="How a scenario tree is solved: de (one MIP), ph (progressive hedging on MPI "
+                               "ranks) or auto (ph under an MPI launcher, else de; docs/performance.md)."),
+    ranks: str | None = number_option(None, "--ranks", COUNT, "MPI ranks --method ph starts on this machine "
+                                      "(default 3: hub, bound spoke, plan spoke); under mpiexec or srun, theirs."),
 ) -> None:
     from .. import pipeline
     from ..plan.commit import CommitmentError, commitments_from
     from .app import dask_client, progress_lines
 
+    choice(method, "--method", pipeline.METHODS)
     formats = formats_of(fmt)
     if (commit is None) != (through is None):
         raise CommandError("--commit and --through go together", hints=["--commit PLAN_DIR --through YEAR"])
@@ -189,17 +197,35 @@ def solve(
     client = dask_client(scheduler)
     extra = None if workers is None else max(1, workers - 1)  # the main solve is one of the --workers processes
     options = dict(time_limit=time_limit, mip_gap=gap, threads=threads, commit=commit, through=through,
-                   value_of_information=voi, workers=extra, client=client)
+                   value_of_information=voi, workers=extra, client=client, ranks=ranks)
     try:
+        options["method"] = pipeline.choose_method(inst, method)
+    except ValueError as exc:
+        raise CommandError(f"--method {method}: {exc}") from None
+    try:
+        if options["method"] == "ph":
+            from ..solver.ph import mpi_world, ph_available
+
+            if mpi_world()[1] == 1:
+                ph_available()  # mpiexec, mpi4py and mpi-sppy, or a usage error saying what to install
+            if ranks is not None and mpi_world()[1] > 1:
+                raise ValueError(f"--ranks: capplan runs under an MPI launcher with {mpi_world()[1]} ranks; "
+                                 "give the count to the launcher (mpiexec -n N) instead")
         if err.is_terminal and not (log or quiet or as_json):
             with _ProgressLine() as line:
                 plan = pipeline.solve(inst, progress=line, on_step=line.step, **options)
         else:
             with progress_lines("solve") as step:
                 plan = pipeline.solve(inst, log=log, on_step=None if quiet or as_json else step, **options)
+    except (ValueError, RuntimeError) as exc:
+        if options["method"] != "ph":
+            raise
+        raise CommandError(f"--method ph: {exc}") from None
     finally:
         if client is not None:
             client.close()
+    if plan is None:  # a rank of an MPI launch other than 0: it took part in PH, rank 0 reports
+        raise typer.Exit(0)
     if out_dir is not None and plan.status.has_plan:
         plan.marginals  # noqa: B018  (taken now, from the model as solved: the directory keeps marginals.csv)
         plan.write(out_dir, formats)
