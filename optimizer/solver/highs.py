@@ -318,7 +318,8 @@ class ModelHandle:
         h = self.highs
         cols = self.columns(*components)
         lp = h.getLp()
-        saved = ([lp.col_lower_[j] for j in cols], [lp.col_upper_[j] for j in cols])
+        lower, upper = list(lp.col_lower_), list(lp.col_upper_)  # one copy each: an indexed read copies all
+        saved = ([lower[j] for j in cols], [upper[j] for j in cols])
         fixed = [float(round(values[j])) for j in cols]
         if cols:
             h.changeColsBounds(len(cols), cols, fixed, fixed)
@@ -334,8 +335,9 @@ class ModelHandle:
         h = self.highs
         lp = h.getLp()
         cols = self.columns(*components) if components else range(lp.num_col_)
-        ints = [j for j in cols if lp.integrality_[j] != _CONT]
-        kinds = [lp.integrality_[j] for j in ints]
+        integrality = list(lp.integrality_)  # one copy: each indexed read of lp.integrality_ copies it all
+        ints = [j for j in cols if integrality[j] != _CONT]
+        kinds = [integrality[j] for j in ints]
         if ints:
             h.changeColsIntegrality(len(ints), ints, [_CONT] * len(ints))
         try:
@@ -556,8 +558,9 @@ class ModelHandle:
         if h2.getModelStatus() != _S.kOptimal:
             return None
         sol = h2.getSolution()
-        return {row: (family, index, lp.row_lower_[row], lp.row_upper_[row], sol.row_value[row],
-                      sol.row_dual[row]) for row, (family, index) in self.rows().items()}
+        lower, upper, value, dual = list(lp.row_lower_), list(lp.row_upper_), list(sol.row_value), list(sol.row_dual)
+        return {row: (family, index, lower[row], upper[row], value[row], dual[row])
+                for row, (family, index) in self.rows().items()}
 
     def elastic(self, weights: dict[str, float], scale: Callable[[str, object, float], float],
                 time_limit: float | None) -> list[tuple[str, object, float]] | None:
@@ -573,10 +576,11 @@ class ModelHandle:
         h.changeObjectiveOffset(0.0)
         h.changeObjectiveSense(highspy.ObjSense.kMinimize)
         slacks = {}
+        row_lower, row_upper = list(lp.row_lower_), list(lp.row_upper_)
         for row, (family, index) in self.rows().items():
             if family not in weights:
                 continue
-            lo, hi = lp.row_lower_[row], lp.row_upper_[row]
+            lo, hi = row_lower[row], row_upper[row]
             for sign, bound in ((-1.0, hi), (1.0, lo)):  # -1: may exceed an upper bound; +1: fall short of a lower
                 if abs(bound) >= INF:
                     continue
@@ -674,14 +678,15 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
     saved = (h.getOptionValue("mip_rel_gap")[1], h.getOptionValue("mip_abs_gap")[1])
     try:
         if gross_cols:  # the scale of the starting runs' gap: gross training of the LP relaxation
-            ints = [c for c, v in enumerate(lp.integrality_) if v != _CONT]
+            integrality = list(lp.integrality_)
+            ints = [c for c, v in enumerate(integrality) if v != _CONT]
             h.changeColsIntegrality(len(ints), ints, [_CONT] * len(ints))
             h.run()
             if h.getInfo().primal_solution_status == 2:
                 x = h.getSolution().col_value
                 scale = abs(sum(c * x[j] for j, c in gross_cols.items()))
                 h.setOptionValue("mip_abs_gap", max(1e-6, START_GAP * scale))
-            h.changeColsIntegrality(len(ints), ints, [lp.integrality_[c] for c in ints])
+            h.changeColsIntegrality(len(ints), ints, [integrality[c] for c in ints])
         h.changeColsIntegrality(n_units, units, [_CONT] * n_units)
         solved = run(0.6)
         if status_of(h) in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE, SolveStatus.NO_SOLUTION):
@@ -692,8 +697,9 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
             relaxed = list(h.getSolution().col_value)
             gross = sum(coef * relaxed[c] for c, coef in gross_cols.items())
             h.changeColsIntegrality(n_units, units, [_INT] * n_units)
-            lo = [lp.col_lower_[c] for c in others]
-            hi = [lp.col_upper_[c] for c in others]
+            col_lower, col_upper = list(lp.col_lower_), list(lp.col_upper_)
+            lo = [col_lower[c] for c in others]
+            hi = [col_upper[c] for c in others]
             fixed = [float(round(relaxed[c])) for c in others]
             if others:
                 h.changeColsBounds(len(others), others, fixed, fixed)
