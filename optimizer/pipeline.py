@@ -47,15 +47,21 @@ def solve_model(
     warm_start: bool = True,
     hold: list | None = None,
     abs_gap: float | None = None,
+    deadline: float | None = None,
 ) -> Plan:
     """One build and one solve: the plan of ``instance`` (holding ``commitments``), nothing around it.
 
     ``hold`` is a list of ``[variable name, index, value]`` to fix (the root decisions other than
     purchases and block starts, from :func:`root_values`; the EEV solves by first-stage branch);
-    ``abs_gap`` stops at that absolute gap instead of ``mip_gap`` (:class:`~optimizer.solver.SolveOptions`).
+    ``abs_gap`` stops at that absolute gap instead of ``mip_gap`` (:class:`~optimizer.solver.SolveOptions`);
+    ``deadline`` (``time.time()``) ends the solve then at the latest, the build included.
     """
     handle = ModelHandle(instance, commitments=commitments)
     handle.fix(hold or ())
+    if deadline is not None:  # the build (and the hand-off to HiGHS, next) count against the whole run's limit
+        handle.highs  # noqa: B018
+        left = max(0.01, deadline - time.time())
+        time_limit = left if time_limit is None else min(time_limit, left)
     result = handle.solve(SolveOptions(time_limit=time_limit, mip_gap=0.0 if abs_gap is not None else mip_gap,
                                        abs_gap=abs_gap, threads=threads, log=log, progress=progress,
                                        warm_start=warm_start))
@@ -242,7 +248,7 @@ def solve(
             plan = _solve_ph(instance, commitments=commitments, threads=threads, log=log, ranks=ranks, **options)
         else:
             plan = solve_model(instance, commitments=commitments, threads=threads, log=log, progress=progress,
-                               warm_start=warm_start, **options)
+                               warm_start=warm_start, deadline=deadline, **options)
         results = jobs.finish(runner) if side is None else side.join()
     if commitments is not None:
         _commitment_cost(plan, results["free"], through)

@@ -53,7 +53,8 @@ def extract(inst: Instance, m) -> dict[str, pd.DataFrame]:
     tree = m._tree
     if tree.trivial:
         return _extract(inst, m)
-    per = [(s.id, _extract(s.instance, m, tree.path(s))) for s in tree.scenarios]
+    index = _PathIndex(m)
+    per = [(s.id, _extract(s.instance, m, tree.path(s), index)) for s in tree.scenarios]
     return {name: pd.concat([df[name].assign(scenario=sid)[["scenario", *COLUMNS[name]]] for sid, df in per],
                             ignore_index=True)
             for name in V1_TABLES}
@@ -79,25 +80,49 @@ def commitments_table(inst: Instance, purchases: pd.DataFrame, facilities: pd.Da
     return df.sort_values(["year", "region", "item"], kind="stable").reset_index(drop=True)
 
 
-def _extract(inst: Instance, m, path: dict[int, str] | None = None) -> dict[str, pd.DataFrame]:
+class _PathIndex:
+    """The model's index sets grouped by (year, node) once, so that each scenario's tables read only its own
+    indices (a scan of every set per scenario made a 1,000-scenario tree's tables quadratic)."""
+
+    SETS = ("N_IDX", "X_IDX", "Y_IDX", "M_IDX", "K_IDX")
+
+    def __init__(self, m):
+        self.groups, self.values = {}, {}
+        for name in self.SETS:
+            groups = self.groups[name] = {}
+            for pos, i in enumerate(getattr(m, name)):
+                groups.setdefault((i[-2], i[-1]), []).append((pos, i))
+
+    def value(self, expr, i) -> float:
+        """``pyo.value(expr[i])``, once per index (the scenarios through a node share it)."""
+        key = (expr.name, i)
+        if key not in self.values:
+            self.values[key] = pyo.value(expr[i])
+        return self.values[key]
+
+    def on(self, name: str, path: dict[int, str]) -> list:
+        """The indices of set ``name`` on ``path``, in the set's order."""
+        groups = self.groups[name]
+        found = [x for t, nd in path.items() for x in groups.get((t, nd), ())]
+        return [i for _, i in sorted(found, key=lambda x: x[0])]
+
+
+def _extract(inst: Instance, m, path: dict[int, str] | None = None,
+             index: _PathIndex | None = None) -> dict[str, pd.DataFrame]:
     """Read the solved model into spec-unit tables (index order chip, region, year everywhere).
 
     ``path`` is the scenario's node in each year (the root node every year for
-    a v1 instance); ``inst`` is that scenario's own instance.
+    a v1 instance); ``inst`` is that scenario's own instance; ``index`` the
+    model's indices by node (built here when not given).
     """
     S = m.info.scaling
     FU = S.compute_pflops
     chips, regions = inst.chips, inst.regions
-    v = pyo.value
     path = path or {t: "" for t in inst.years}
-
-    def on(i):  # an index (..., year, node) on the scenario's path
-        return path[i[-2]] == i[-1]
+    index = index or _PathIndex(m)
 
     purchases = []
-    for i in m.N_IDX:
-        if not on(i):
-            continue
+    for i in index.on("N_IDX", path):
         g, r, t, _ = i
         units = int(round(m.n[i].value or 0))
         if units > 0:
@@ -105,11 +130,11 @@ def _extract(inst: Instance, m, path: dict[int, str] | None = None) -> dict[str,
             purchases.append((t, r, g, units, n_chips, chips[g].price_usd[t] * n_chips))
 
     fleet = []
-    x_on = [i for i in m.X_IDX if on(i)]
+    x_on = index.on("X_IDX", path)
     for i in x_on:
         g, r, t, _ = i
         u = chips[g].chips_per_unit
-        installed = _clean(v(m.N[i]) * u)
+        installed = _clean(index.value(m.N, i) * u)
         train = _clean((m.xT[i].value or 0.0) * u)
         infer = _clean((m.xI[i].value or 0.0) * u)
         excess = train + infer - installed
@@ -119,7 +144,7 @@ def _extract(inst: Instance, m, path: dict[int, str] | None = None) -> dict[str,
         if installed > 0 or train > 0 or infer > 0:
             fleet.append((t, r, g, installed, train, infer, _clean(installed - train - infer, 1e-6)))
 
-    k_set = set(m.K_IDX)
+    k_set = set(index.on("K_IDX", path))
     facilities, compute = [], []
     train_by = {}
     infer_by = {}
@@ -131,28 +156,28 @@ def _extract(inst: Instance, m, path: dict[int, str] | None = None) -> dict[str,
         infer_by[r, t] = infer_by.get((r, t), 0.0) + \
             c.peak_pflops * c.util_infer * c.chips_per_unit * (m.xI[i].value or 0.0)
     served = {}
-    for i in m.Y_IDX:
-        if on(i):
-            s, d, t, _ = i
-            served[d, t] = served.get((d, t), 0.0) + inst.sources(d)[s] * (m.y[i].value or 0.0) * FU
-    unmet = {(d, t): (m.m[d, t, nd].value or 0.0) * FU for d, t, nd in m.M_IDX if path[t] == nd}
+    y_on = index.on("Y_IDX", path)
+    for i in y_on:
+        s, d, t, _ = i
+        served[d, t] = served.get((d, t), 0.0) + inst.sources(d)[s] * (m.y[i].value or 0.0) * FU
+    unmet = {(d, t): (m.m[d, t, nd].value or 0.0) * FU for d, t, nd in index.on("M_IDX", path)}
     for t in inst.years:
         nd = path[t]
         for r, reg in regions.items():
             blocks = int(round(m.k[r, t, nd].value or 0)) if (r, t, nd) in k_set else 0
-            facilities.append((t, r, blocks, _clean(v(m.Cap[r, t, nd])), _clean(v(m.Draw[r, t, nd])),
+            facilities.append((t, r, blocks, _clean(index.value(m.Cap, (r, t, nd))),
+                               _clean(index.value(m.Draw, (r, t, nd))),
                                reg.max_mw[t] if reg.max_mw is not None else math.nan))
             compute.append((t, r, _clean(train_by.get((r, t), 0.0)), _clean(infer_by.get((r, t), 0.0)),
                             reg.inference_demand_pflops[t], _clean(served.get((r, t), 0.0)),
                             _clean(unmet.get((r, t), 0.0))))
 
     serving = []
-    for i in m.Y_IDX:
-        if on(i):
-            s, d, t, _ = i
-            p = _clean((m.y[i].value or 0.0) * FU)
-            if p > 0:
-                serving.append((t, s, d, p))
+    for i in y_on:
+        s, d, t, _ = i
+        p = _clean((m.y[i].value or 0.0) * FU)
+        if p > 0:
+            serving.append((t, s, d, p))
 
     df = {
         "purchases": pd.DataFrame(purchases, columns=COLUMNS["purchases"]),
@@ -172,21 +197,23 @@ def _extract(inst: Instance, m, path: dict[int, str] | None = None) -> dict[str,
 
 def _spend_table(inst: Instance, df) -> pd.DataFrame:
     """Spend per year recomputed in USD from the plan tables (not from scaled model values)."""
+    purchases, fleet, fac = df["purchases"], df["fleet"], df["facilities"]
+    chip_capex, facility, energy, opex = ({t: 0.0 for t in inst.years} for _ in range(4))
+    for t, usd in zip(purchases.year.tolist(), purchases.capex_usd.tolist()):  # one pass over each table
+        chip_capex[t] += usd
+    for t, r, b, d in zip(fac.year.tolist(), fac.region.tolist(), fac.blocks_started.tolist(), fac.draw_mw.tolist()):
+        region = inst.regions[r]
+        facility[t] += region.block_capex_usd[t] * b
+        energy[t] += HOURS_PER_YEAR * region.electricity_usd_per_mwh[t] * d
+    for t, g, n in zip(fleet.year.tolist(), fleet.chip.tolist(), fleet.installed.tolist()):
+        opex[t] += inst.chips[g].opex_usd_per_chip_year * n
     rows = []
     cumulative = 0.0
-    purchases, fleet, fac = df["purchases"], df["fleet"], df["facilities"]
     for t in inst.years:
-        chip_capex = float(purchases.loc[purchases.year == t, "capex_usd"].sum())
-        ft = fac[fac.year == t]
-        facility = float(sum(inst.regions[r].block_capex_usd[t] * b
-                             for r, b in zip(ft.region, ft.blocks_started)))
-        energy = float(sum(HOURS_PER_YEAR * inst.regions[r].electricity_usd_per_mwh[t] * d
-                           for r, d in zip(ft.region, ft.draw_mw)))
-        fl = fleet[fleet.year == t]
-        opex = float(sum(inst.chips[g].opex_usd_per_chip_year * n for g, n in zip(fl.chip, fl.installed)))
-        total = chip_capex + facility + energy + opex
+        total = chip_capex[t] + facility[t] + energy[t] + opex[t]
         cumulative += total
-        rows.append((t, chip_capex, facility, energy, opex, total, cumulative))
+        rows.append((t, float(chip_capex[t]), float(facility[t]), float(energy[t]), float(opex[t]), total,
+                     cumulative))
     return pd.DataFrame(rows, columns=COLUMNS["spend"])
 
 
