@@ -254,6 +254,7 @@ def solve(
         _commitment_cost(plan, results["free"], through)
     if stochastic and value_of_information:
         _value_of_information(plan, results)
+        _bound_by_wait_and_see(plan, results, mip_gap)
     plan.summary = plan._summary()
     return plan
 
@@ -485,6 +486,30 @@ def _commitment_cost(plan: Plan, free: dict, through: int) -> None:
     elif _ok(free):
         cost = math.inf  # the commitment leaves no plan at all
     plan.commitment = CommitmentSummary(cost, through)
+
+
+def _bound_by_wait_and_see(plan: Plan, results: dict[str, dict], mip_gap: float) -> None:
+    """The wait-and-see bound of a risk-neutral tree: each scenario solved alone does at least as well as the
+    tree's plan does in it (it knows its future), so the expectation of the scenarios' own bounds bounds the
+    tree's optimum.  Where it is tighter than the tree solve's bound it becomes the plan's bound, and the plan
+    is optimal when it is within ``mip_gap`` of it.  (A CVaR mix is left alone.)"""
+    tree, r = plan.instance.tree, plan.result
+    if tree.risk or not r.status.has_plan or r.status is SolveStatus.OPTIMAL:
+        return
+    ws = [(s.probability, results.get(f"ws:{s.id}")) for s in tree.scenarios]
+    if not all(row and row["status"] in ("optimal", "feasible") and row.get("bound") is not None for _, row in ws):
+        return
+    bound = sum(p * row["bound"] for p, row in ws)
+    if r.bound is not None and (bound >= r.bound if tree.maximize else bound <= r.bound):
+        return
+    gap = abs(bound - r.objective) / max(abs(r.objective), r.gross or 0.0, 1e-9)
+    if gap <= mip_gap * (1 + 1e-9):
+        status, message = SolveStatus.OPTIMAL, (f"optimal within a relative gap of {mip_gap:g} (the bound: each "
+                                                "scenario solved alone, the wait-and-see value)")
+    else:
+        status, message = r.status, (f"stopped by the time limit with a plan {gap:.4%} from the best bound (the "
+                                     "wait-and-see value; not proven optimal)")
+    plan.result = dataclasses.replace(r, status=status, message=message, bound=bound, mip_gap=gap)
 
 
 def _value_of_information(plan: Plan, results: dict[str, dict]) -> None:

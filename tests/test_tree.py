@@ -462,3 +462,43 @@ def test_the_time_limit_bounds_the_whole_run_value_of_information_included(monke
     late = solve(inst, time_limit=300, workers=1)
     assert late.status is SolveStatus.OPTIMAL  # the main solve had its time
     assert late.tree_summary.evpi is None and late.tree_summary.base_plan_status == "base plan no_solution"
+
+
+def test_the_wait_and_see_bound_proves_a_plan_the_tree_solve_left_open():
+    """Each scenario alone bounds what the tree can do in it: the expectation of the scenarios' own bounds
+    bounds the tree's optimum.  A plan whose tree solve stopped with a loose bound is proven by it when
+    within the gap; a looser wait-and-see bound changes nothing, nor does a CVaR objective."""
+    from optimizer.pipeline import _bound_by_wait_and_see
+
+    for name, sign in (("tiny-tree-evpi-zero.yaml", 1), ("tiny-tree-min-cost.yaml", -1)):
+        inst = load_instance(INSTANCES / name)
+        plan = solve(inst, value_of_information=False)
+        assert plan.status is SolveStatus.OPTIMAL
+        opt = plan.objective
+        loose = dataclasses.replace(plan.result, status=SolveStatus.FEASIBLE, bound=opt + sign * 0.5 * abs(opt),
+                                    mip_gap=0.5)
+        ws = {f"ws:{s.id}": {"status": "optimal", "bound": opt, "objective": opt} for s in inst.tree.scenarios}
+        plan.result = loose
+        _bound_by_wait_and_see(plan, ws, 1e-4)  # EVPI 0 / a bound at the optimum: proven
+        assert plan.status is SolveStatus.OPTIMAL and plan.result.bound == pytest.approx(opt)
+        assert "wait-and-see" in plan.result.message
+        plan.result = loose
+        far = {k: dict(v, bound=opt + sign * 0.8 * abs(opt)) for k, v in ws.items()}
+        _bound_by_wait_and_see(plan, far, 1e-4)  # looser than the tree's own: unchanged
+        assert plan.result is loose
+        half = {k: dict(v, bound=opt + sign * 0.1 * abs(opt)) for k, v in ws.items()}
+        _bound_by_wait_and_see(plan, half, 1e-4)  # tighter but not within the gap: the bound, not the status
+        assert plan.status is SolveStatus.FEASIBLE and plan.result.bound == pytest.approx(opt + sign * 0.1 * abs(opt))
+        assert plan.mip_gap == pytest.approx(0.1 * abs(opt) / max(abs(opt), plan.result.gross or 0.0))
+        missing = dict(ws)
+        missing.pop(next(iter(ws)))
+        plan.result = loose
+        _bound_by_wait_and_see(plan, missing, 1e-4)  # a scenario not solved: no bound
+        assert plan.result is loose
+    cvar = load_instance(INSTANCES / "tiny-tree-cvar.yaml")
+    plan = solve(cvar, value_of_information=False)
+    loose = dataclasses.replace(plan.result, status=SolveStatus.FEASIBLE, bound=None)
+    plan.result = loose
+    _bound_by_wait_and_see(plan, {f"ws:{s.id}": {"status": "optimal", "bound": 0.0, "objective": 0.0}
+                                  for s in cvar.tree.scenarios}, 1e-4)
+    assert plan.result is loose
