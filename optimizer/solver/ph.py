@@ -377,10 +377,13 @@ def solve_ph(inst, ranks: int = 3, options: PHOptions | None = None, *, mpiexec_
             with open(out, "rb") as f:
                 result = pickle.load(f)
             return replace(result, launch_seconds=seconds, log=log)
-    why = "did not end in time and was stopped" if code is None else f"ended with exit code {code}"
+    if code is None:  # the time limit came first (the ranks could not even end their first pass): no plan
+        return PHResult("no_solution", f"the MPI run did not end within the time limit and {LAUNCH_GRACE:g} s more "
+                        "and was stopped: no plan was found", None, None, None, 0, seconds, ranks,
+                        options.cylinders(ranks), launch_seconds=seconds, log=log)
     tail = "\n".join(log.strip().splitlines()[-20:])
-    return PHResult("error", f"the MPI run {why}" + (f":\n{tail}" if tail else ""), None, None, None, 0, seconds,
-                    ranks, options.cylinders(ranks), launch_seconds=seconds, log=log)
+    return PHResult("error", f"the MPI run ended with exit code {code}" + (f":\n{tail}" if tail else ""), None, None,
+                    None, 0, seconds, ranks, options.cylinders(ranks), launch_seconds=seconds, log=log)
 
 
 def _stop(proc: subprocess.Popen) -> None:
