@@ -688,7 +688,7 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
                 h.setOptionValue("mip_abs_gap", max(1e-6, START_GAP * scale))
             h.changeColsIntegrality(len(ints), ints, [integrality[c] for c in ints])
         h.changeColsIntegrality(n_units, units, [_CONT] * n_units)
-        solved = run(0.6)
+        solved = run(0.8)
         if status_of(h) in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE, SolveStatus.NO_SOLUTION):
             info = h.getInfo()
             if info.mip_node_count >= 0 and abs(info.mip_dual_bound) < 1e50:
