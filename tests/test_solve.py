@@ -227,3 +227,16 @@ def test_the_relaxed_units_bound_is_tighter_than_the_search_at_its_stop():
     assert r.status is SolveStatus.OPTIMAL
     # max_training: an upper bound, and a smaller one (HiGHS's is +inf where it stopped before its root bound)
     assert r.bound < own and r.bound < 1.001 * r.objective
+
+
+def test_a_handle_solved_again_is_proven_again():
+    """The search stopped at the gap by capplan's interrupt leaves HiGHS's interrupt flag set; the next solve
+    on the same handle (sweeps, alternatives) must not inherit it."""
+    from optimizer.solver import ModelHandle, SolveOptions
+
+    h = ModelHandle(load_instance("instances/aws-5gw-2026.yaml"))
+    first = h.solve(SolveOptions(threads=1))
+    again = h.solve(SolveOptions(threads=1))
+    watched = h.solve(SolveOptions(threads=1, warm_start=False, progress=lambda p: None))
+    assert first.status is again.status is watched.status is SolveStatus.OPTIMAL
+    assert again.objective == pytest.approx(first.objective, rel=2e-4)

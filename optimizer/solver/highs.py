@@ -380,10 +380,12 @@ class ModelHandle:
             inc = d.objective_function_value if abs(d.objective_function_value) < 1e50 else None
             bnd = _tighter(d.mip_dual_bound if abs(d.mip_dual_bound) < 1e50 else None, state["bound"],
                            state["max"])
-            if state["bound"] is not None and inc is not None and e.data_in is not None \
-                    and _within(inc, bnd, opts.mip_gap, state["abs_gap"]):
-                state["proven"] = True
-                e.interrupt()
+            if e.data_in is not None:
+                # HiGHS keeps the interrupt flag from one run to the next: set it on every call, either way.
+                # The stop is decided on the relaxed bound alone, which _result applies to the same incumbent.
+                stop = inc is not None and _within(inc, state["bound"], opts.mip_gap, state["abs_gap"])
+                e.interrupt(stop)
+                state["proven"] = state["proven"] or stop
             now = time.perf_counter()
             if opts.progress is None or now - state["last"] < 0.25:  # called often during the search
                 return
