@@ -109,7 +109,7 @@ def _solve_ph(instance: Instance, *, commitments, time_limit: float | None, mip_
     whose operation is solved with the time left (the scenarios then separate), and PH's Lagrangian bound as
     the bound.  Optimal only when that plan is within ``mip_gap`` of PH's bound.  Under an MPI launcher
     every rank takes part; rank 0 returns the plan, the others None."""
-    from .solver.ph import PHOptions, mpi_world, run_in_world, solve_ph, xhat_fixes
+    from .solver.ph import PHOptions, mpi_world, solve_ph, xhat_fixes
     from .solver.result import SolveResult
 
     start = time.perf_counter()
@@ -117,6 +117,8 @@ def _solve_ph(instance: Instance, *, commitments, time_limit: float | None, mip_
     options = PHOptions(time_limit=ph_seconds, rel_gap=mip_gap, verbose=log)
     rank, size = mpi_world()
     if size > 1:
+        from .solver.ph_mpi import run_in_world  # imports mpi4py: only on the ranks of a launch
+
         res = run_in_world(instance, options)
         if rank != 0:
             return None

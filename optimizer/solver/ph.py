@@ -321,18 +321,6 @@ def ph_available() -> str:
     return exe
 
 
-def run_in_world(inst, options: PHOptions) -> PHResult | None:
-    """PH on the ranks of the launch this process is part of (every rank calls it): rank 0 returns the
-    result, the others None.  The launcher's rank count must suit the cylinders (:meth:`PHOptions.cylinders`)."""
-    from . import ph_mpi
-
-    t0 = time.perf_counter()
-    result = ph_mpi.run_quiet(inst, options)
-    if result is not None:
-        result = replace(result, launch_seconds=time.perf_counter() - t0)
-    return result
-
-
 LAUNCH_GRACE = 60.0
 """Seconds past the time limit after which a launch that has not ended is stopped (start-up and
 finalisation take a few seconds; a hung MPI job must not hang the caller)."""

@@ -790,6 +790,17 @@ def _result(inst, options, ranks, spokes, info, xhat, memory, seconds) -> PHResu
                     finite(info["trivial"]), max(memory), sum(memory), info["ob_source"], info["ib_source"])
 
 
+def run_in_world(inst, options: PHOptions) -> PHResult | None:
+    """PH on the ranks of the launch this process is part of (every rank calls it, e.g. under ``mpiexec -n 48
+    capplan solve ...``): rank 0 returns the result, the others None.  The launcher's rank count must suit the
+    cylinders (:meth:`PHOptions.cylinders`)."""
+    t0 = time.perf_counter()
+    result = run_quiet(inst, options)
+    if result is not None:
+        result = replace(result, launch_seconds=time.perf_counter() - t0)
+    return result
+
+
 def run_quiet(inst, options: PHOptions, comm=None) -> PHResult | None:
     """:func:`run` with mpi-sppy's and HiGHS's output silenced unless ``options.verbose`` (the file descriptor
     itself: HiGHS prints from C)."""
