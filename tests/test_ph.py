@@ -17,6 +17,7 @@ from pathlib import Path
 import pyomo.environ as pyo
 import pytest
 from pyomo.core.expr.visitor import identify_variables
+from test_simulate import _three_stages  # tiny-tree-min-cost with demand revealed thrice: 27 leaves
 
 from formulations import build_model
 from optimizer import load_instance, solve
@@ -36,20 +37,6 @@ INSTANCES = ROOT / "instances"
 GAP = 1e-4  # PH's subproblems stop at this relative gap (PHOptions.subproblem_gap)
 
 
-def three_stages() -> dict:
-    """tiny-tree-min-cost over four years, its demand revealed in 2027, 2028 and 2029 (27 leaves), as in
-    tests/test_simulate.py."""
-    raw = plain(load_instance(INSTANCES / "tiny-tree-min-cost.yaml").raw)
-    raw["name"] = "three-stages"
-    raw["horizon"] = {"start": 2026, "end": 2029}
-    raw["regions"]["r"]["inference_demand_pflops"] = {2026: 0, 2027: 4, 2028: 6, 2029: 8}
-    branches = {"low": {"probability": 0.5}, "high": {"probability": 0.3, "changes": {
-        "regions.r.inference_demand_pflops": "x1.5"}}, "drop": {"probability": 0.2, "changes": {
-            "regions.r.inference_demand_pflops": "x0.5"}}}
-    raw["uncertainty"] = {"stages": [{"year": y, "branches": branches} for y in (2027, 2028, 2029)]}
-    return raw
-
-
 def delay_then_price() -> dict:
     """tiny-tree-chip-delay with a second stage (the price of chip a in 2028: x1.5 or as is): the 2027 nodes are
     not leaves, and they hold different investments (chip b is purchasable in 2027 on time, not late), which
@@ -65,7 +52,7 @@ TREES = {
     "hedge": INSTANCES / "tiny-tree-hedge.yaml",  # max_training, hedging pays (EVPI 7)
     "evpi-zero": INSTANCES / "tiny-tree-evpi-zero.yaml",
     "min-cost": INSTANCES / "tiny-tree-min-cost.yaml",
-    "three-stages": three_stages(),  # min_cost, 27 leaves, 4 stages in mpi-sppy's counting
+    "three-stages": _three_stages(),  # min_cost, 27 leaves, 4 stages in mpi-sppy's counting
     "delay-then-price": delay_then_price(),  # sibling nodes with different investments
 }
 
