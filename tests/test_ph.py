@@ -256,7 +256,7 @@ def test_every_node_year_of_a_scenario_is_in_one_node_list():
 # ----------------------------------------------------------------------------- solve(method=...) and the CLI
 
 
-@pytest.mark.parametrize("key", ["hedge", "min-cost"])
+@pytest.mark.parametrize("key", ["min-cost"])
 def test_solve_by_ph_gives_a_checked_plan_of_the_tree(key):
     """solve(method="ph"): the plan of the whole tree (PH's investments held, operation solved), every
     scenario's plan passes the checker, its objective and bound bracket the DE's optimum, optimal only within

@@ -183,7 +183,6 @@ def test_variables_in_no_row_do_not_break_the_solve():
 
 
 @pytest.mark.parametrize("make", [
-    lambda: load_instance(generate_instance(3, 3, 10, seed=0)),
     lambda: load_instance("instances/tiny-chips-per-unit.yaml"),
     lambda: load_instance("instances/tiny-min-cost.yaml"),
     lambda: load_instance("instances/tiny-tree-hedge.yaml"),
