@@ -23,6 +23,12 @@ HEDGE = ROOT / "instances" / "tiny-tree-hedge.yaml"
 ENV = {**os.environ, "COLUMNS": "80"}
 
 
+
+def _ctrl_c_as_at_a_terminal() -> None:
+    """In the child: SIGINT handled as a foreground process's is, even when pytest itself was started in the
+    background (a shell's background job ignores SIGINT, and its children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def capplan(*args, check=None, env=ENV):
     proc = subprocess.run([sys.executable, "-m", "optimizer", *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=900)
@@ -113,7 +119,8 @@ def test_an_interrupted_simulation_resumes(tmp_path):
     args = ["simulate", HEDGE, "--out", out, "--workers", "1"]
     proc = subprocess.Popen([sys.executable, "-m", "optimizer", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**ENV, "CAPPLAN_TEST_HOLD_AFTER": "3"},
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=_ctrl_c_as_at_a_terminal)
     store = out / "simulation.sqlite"
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None and not (store.exists() and _solves(store) >= 3):

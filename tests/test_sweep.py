@@ -38,6 +38,12 @@ SUPPLY = ROOT / "instances" / "tiny-supply-cap.yaml"
 ENV = {**os.environ, "COLUMNS": "200"}
 
 
+
+def _ctrl_c_as_at_a_terminal() -> None:
+    """In the child: SIGINT handled as a foreground process's is, even when pytest itself was started in the
+    background (a shell's background job ignores SIGINT, and its children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def supply_optimum(s: int) -> float:
     """tiny-supply-cap with supply_units s <= 5 of chip a (see the file's hand computation):
     a26 = a27 = s, b26 = 10 - 2s, objective 8s + 2(10 - 2s) + 4s = 20 + 8s."""
@@ -336,7 +342,8 @@ def test_interrupted_sweep_says_how_to_resume(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "optimizer", "sweep", str(DEFAULT), "--vary",
                              "budget.total_usd=95e9:125e9:7", "--workers", "1", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**ENV, "CAPPLAN_TEST_HOLD_AFTER": "1"}, start_new_session=True)
+                            env={**ENV, "CAPPLAN_TEST_HOLD_AFTER": "1"}, start_new_session=True,
+                            preexec_fn=_ctrl_c_as_at_a_terminal)
     store = out / "sweep.sqlite"
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None and not (store.exists() and _rows(store) >= 1):
