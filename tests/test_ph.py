@@ -331,8 +331,9 @@ def test_capplan_solve_under_mpiexec_runs_ph_on_the_launchers_ranks(tmp_path):
     cmd = [shutil.which("mpiexec"), "-n", "3", sys.executable, "-m", "optimizer", "solve",
            str(INSTANCES / "tiny-tree-hedge.yaml"), "--method", "ph", "--time-limit", "60", "--out", str(out),
            "--no-value-of-information"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert not list(tmp_path.glob("*.log"))  # mpi-sppy's log files stay out of the working directory
     assert r.stdout.count("progressive hedging on 3 ranks") == 1, r.stdout  # rank 0 only
     assert (out / "summary.json").exists()
     import json

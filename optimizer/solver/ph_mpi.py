@@ -64,7 +64,11 @@ atexit.register(shutil.rmtree, _LOGS, ignore_errors=True)
 _CWD = os.getcwd()
 os.chdir(_LOGS)
 with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115
+    # imported by mpi-sppy only when a wheel spins: imported here, so that their log files land in _LOGS too
+    import mpisppy.cylinders.hub  # noqa: F401
+    import mpisppy.cylinders.xhatlooper_bounder  # noqa: F401
     import mpisppy.utils.sputils as sputils
+    import mpisppy.utils.xhat_eval  # noqa: F401
     from mpisppy import MPI
     from mpisppy.cylinders.lagrangian_bounder import LagrangianOuterBound
     from mpisppy.cylinders.xhatshufflelooper_bounder import XhatShuffleInnerBound
