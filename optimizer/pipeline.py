@@ -103,7 +103,7 @@ def choose_method(instance: Instance, method: str = "auto") -> str:
     return "de"
 
 
-def _solve_ph(instance: Instance, *, commitments, time_limit: float | None, mip_gap: float, threads: int | None,
+def _solve_ph(instance: Instance, *, time_limit: float | None, mip_gap: float, threads: int | None,
               log: bool, ranks: int | None) -> Plan | None:
     """The tree by progressive hedging, then its plan: PH's investments fixed in the deterministic equivalent,
     whose operation is solved with the time left (the scenarios then separate), and PH's Lagrangian bound as
@@ -227,8 +227,8 @@ def solve(
             raise ValueError(f"{exc} (method 'de')") from None
 
         if mpi_world()[0] != 0:  # a rank of a launch: PH's part, nothing around it
-            return _solve_ph(instance, commitments=commitments, time_limit=time_limit, mip_gap=mip_gap,
-                             threads=threads, log=log, ranks=ranks)
+            return _solve_ph(instance, time_limit=time_limit, mip_gap=mip_gap, threads=threads, log=log,
+                             ranks=ranks)
     options = dict(time_limit=time_limit, mip_gap=mip_gap)
     deadline = None if time_limit is None else time.time() + time_limit  # wall clock: shared with the workers
     jobs = _Jobs(instance, commitments, {**options, "deadline": deadline}, on_step)
@@ -247,7 +247,7 @@ def solve(
         # releases the GIL), so that the solves that wait for another (EEV after the base plan) start early
         side = None if runner.local else _Beside(jobs.finish, runner)
         if method == "ph":
-            plan = _solve_ph(instance, commitments=commitments, threads=threads, log=log, ranks=ranks, **options)
+            plan = _solve_ph(instance, threads=threads, log=log, ranks=ranks, **options)
         else:
             plan = solve_model(instance, commitments=commitments, threads=threads, log=log, progress=progress,
                                warm_start=warm_start, deadline=deadline, **options)

@@ -206,10 +206,11 @@ def solve(
         if options["method"] == "ph":
             from ..solver.ph import mpi_world, ph_available
 
-            if mpi_world()[1] == 1:
+            launched = mpi_world()[1]
+            if launched == 1:
                 ph_available()  # mpiexec, mpi4py and mpi-sppy, or a usage error saying what to install
-            if ranks is not None and mpi_world()[1] > 1:
-                raise ValueError(f"--ranks: capplan runs under an MPI launcher with {mpi_world()[1]} ranks; "
+            elif ranks is not None:
+                raise ValueError(f"--ranks: capplan runs under an MPI launcher with {launched} ranks; "
                                  "give the count to the launcher (mpiexec -n N) instead")
         if err.is_terminal and not (log or quiet or as_json):
             with _ProgressLine() as line:

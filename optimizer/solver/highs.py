@@ -369,9 +369,9 @@ class ModelHandle:
         start = time.perf_counter()
         deadline = None if opts.time_limit is None else start + opts.time_limit
         # "bound": the bound of the program with continuous chip units (HiGHS's units), from the starting
-        # plan; the search stops ("proven") once its incumbent is within the gap of it (see _stop_at_gap)
+        # plan; the search stops ("proven") once its incumbent is within the gap of it (on_event)
         state = {"final": False, "gross": None, "last": 0.0, "bound": None, "proven": False,
-                 "max": h.getLp().sense_ == highspy.ObjSense.kMaximize}
+                 "max": _maximizing(h)}
 
         def on_event(e):
             if not state["final"]:  # the starting-plan phases solve restricted programs
@@ -453,7 +453,7 @@ class ModelHandle:
         status = status_of(h)
         has_plan = status.has_plan
         mip = info.mip_node_count >= 0
-        maximize = h.getLp().sense_ == highspy.ObjSense.kMaximize
+        maximize = _maximizing(h)
         gap = bound = None
         if mip:
             bound = info.mip_dual_bound if abs(info.mip_dual_bound) < 1e50 else None
@@ -721,6 +721,11 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
         h.setOptionValue("mip_rel_gap", saved[0])
         h.setOptionValue("mip_abs_gap", saved[1])
     return ok, gross, bound
+
+
+def _maximizing(h: highspy.Highs) -> bool:
+    """Whether HiGHS maximizes (read from the sense alone: getLp() would copy the whole program)."""
+    return h.getObjectiveSense()[1] == highspy.ObjSense.kMaximize
 
 
 def _tighter(a: float | None, b: float | None, maximize: bool) -> float | None:
