@@ -132,7 +132,7 @@ def run_case(source: str, time_limit: float, workers: int, voi: bool, gap: float
             **{k: num(k) for k in ("expected_objective", "wait_and_see", "evpi", "base_plan_objective", "vss")},
             "base_plan_status": s.get("base_plan_status"), "bound": r.bound, "time_limit": time_limit,
             "mip_gap_asked": gap,
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "start": r.start,
             "commitments": None if plan.commitments is None else plan.commitments.to_dict("records")}
 
 

@@ -48,13 +48,15 @@ def solve_model(
     hold: list | None = None,
     abs_gap: float | None = None,
     deadline: float | None = None,
+    workers: int | None = None,
 ) -> Plan:
     """One build and one solve: the plan of ``instance`` (holding ``commitments``), nothing around it.
 
     ``hold`` is a list of ``[variable name, index, value]`` to fix (the root decisions other than
     purchases and block starts, from :func:`root_values`; the EEV solves by first-stage branch);
     ``abs_gap`` stops at that absolute gap instead of ``mip_gap`` (:class:`~optimizer.solver.SolveOptions`);
-    ``deadline`` (``time.time()``) ends the solve then at the latest, the build included.
+    ``deadline`` (``time.time()``) ends the solve then at the latest, the build included; ``workers``: local
+    processes for the leaves of a large tree's staged starting plan (:mod:`optimizer.solver.staged`).
     """
     handle = ModelHandle(instance, commitments=commitments)
     handle.fix(hold or ())
@@ -64,7 +66,7 @@ def solve_model(
         time_limit = left if time_limit is None else min(time_limit, left)
     result = handle.solve(SolveOptions(time_limit=time_limit, mip_gap=0.0 if abs_gap is not None else mip_gap,
                                        abs_gap=abs_gap, threads=threads, log=log, progress=progress,
-                                       warm_start=warm_start))
+                                       warm_start=warm_start, workers=workers))
     return Plan.from_model(instance, handle.model, result)
 
 
@@ -183,7 +185,9 @@ def solve(
       tree; unless ``value_of_information=False`` the wait-and-see, base-plan
       and EEV solves run too, on ``workers`` local processes (default: the
       cores but one, since this process solves the tree meanwhile) or on a
-      Dask ``client``'s workers.
+      Dask ``client``'s workers.  A tree of 18 scenarios or more starts from
+      a staged plan whose leaves are solved alone on ``workers`` local
+      processes too (default: the cores; :mod:`optimizer.solver.staged`).
     * ``commit`` (a Plan or a plan directory) with ``through`` (a year) holds
       that plan's purchases and block starts of the years up to ``through``
       (spec v2 section 6) and reports ``commitment_cost``; a plan the instance
@@ -250,7 +254,8 @@ def solve(
             plan = _solve_ph(instance, threads=threads, log=log, ranks=ranks, **options)
         else:
             plan = solve_model(instance, commitments=commitments, threads=threads, log=log, progress=progress,
-                               warm_start=warm_start, deadline=deadline, **options)
+                               warm_start=warm_start, deadline=deadline, workers=workers if client is None else None,
+                               **options)
         results = jobs.finish(runner) if side is None else side.join()
     if commitments is not None:
         _commitment_cost(plan, results["free"], through)

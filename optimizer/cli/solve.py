@@ -120,6 +120,9 @@ class _ProgressLine:
     def __call__(self, p) -> None:
         from ..report.units import fmt_number
 
+        if p.step is not None:  # before the search: a large tree's staged starting plan
+            self.live.update(self._text(f"HiGHS {p.elapsed_seconds:6.1f} s   {p.step}"), refresh=True)
+            return
         inc, bnd = fmt_number(p.incumbent), fmt_number(p.bound)
         gap = "-" if p.gap is None else f"{p.gap:.3%}"
         # render now: HiGHS may hold the GIL, so Live's own refresh thread cannot

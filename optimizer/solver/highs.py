@@ -31,6 +31,7 @@ from pyomo.contrib.solver.solvers.highs import Highs
 
 from formulations import build_model, structure_key, update_model
 
+from . import staged
 from .result import Progress, SolveResult, SolveStatus
 
 INF = highspy.kHighsInf
@@ -40,6 +41,10 @@ _CONT, _INT = highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger
 EXTRA_OPTIONS: dict = {}
 """HiGHS options applied to every solve (starting plan and search); empty. A hook for benchmarks of solver
 settings (``benchmarks/hard.py --config o:NAME=VALUE``)."""
+
+STAGED_SHARE = 0.6
+"""Share of a time limit the staged starting plan of a large tree may take (:mod:`optimizer.solver.staged`);
+the search after it has the rest."""
 
 START_GAP = 1e-4
 """Absolute stopping gap of the starting-plan runs (max_training), as a share of the LP's gross training."""
@@ -55,7 +60,9 @@ class SolveOptions:
     max_training, see docs/model.md); with ``abs_gap`` (objective units) the
     search also stops at that absolute gap (with ``mip_gap=0``, only there:
     a part of a larger sum, as in the EEV solves); ``warm_start`` computes capplan's starting plan
-    (:func:`_mip_start`); ``start`` is a HiGHS column vector to start from
+    (:func:`_mip_start`, or for a large tree :func:`~optimizer.solver.staged.staged_start`, whose leaves
+    are solved on ``workers`` local processes: default the cores, 1 in this process); ``start`` is a HiGHS
+    column vector to start from
     instead (a plan of the same handle); ``progress`` receives
     :class:`~optimizer.solver.result.Progress` reports during the search.
     """
@@ -68,6 +75,7 @@ class SolveOptions:
     warm_start: bool = True
     start: Sequence[float] | None = None
     progress: Callable[[Progress], None] | None = None
+    workers: int | None = None
 
     def __post_init__(self):
         if self.time_limit is not None and not self.time_limit >= 0:
@@ -78,6 +86,8 @@ class SolveOptions:
             raise ValueError(f"abs_gap must be >= 0, got {self.abs_gap!r}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads!r}")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers!r}")
 
 
 def solver_version() -> str:
@@ -143,6 +153,7 @@ class ModelHandle:
         self._opt: Highs | None = None
         self._custom = None  # (sense, offset) while an objective other than the model's is set
         self._added_rows = 0
+        self.staged = None  # the staged starting plan of a large tree, once made (solver/staged.py)
 
     # ------------------------------------------------------------------ what it holds
 
@@ -366,6 +377,7 @@ class ModelHandle:
         h = self.highs
         size = self.size()
         factor = self.info.objective_factor if own else 1.0
+        self.staged = None
         start = time.perf_counter()
         deadline = None if opts.time_limit is None else start + opts.time_limit
         # "bound": the bound of the program with continuous chip units (HiGHS's units), from the starting
@@ -493,7 +505,8 @@ class ModelHandle:
         return SolveResult(status, msg, objective, bound, gap, self.build_seconds, self.handoff_seconds, seconds,
                            "highs", version, **size, gross=None if not gross else abs(gross * factor),
                            handle=self if has_plan else None, nodes=info.mip_node_count,
-                           iterations=info.simplex_iteration_count)
+                           iterations=info.simplex_iteration_count,
+                           start=None if self.staged is None else self.staged.summary(factor))
 
     def load(self, values: Sequence[float]) -> None:
         """Load a HiGHS column vector into the model's variables (integers made exact)."""
@@ -526,6 +539,14 @@ class ModelHandle:
                 j = self.column(m.xT[g, r, t, v])
                 if j is not None:
                     gross_cols[j] = tree.probability[v] * self.instance.delta(t) * m._train_coef(g, v)
+        if staged.applies(tree):  # large trees: relax-and-fix by stage, leaves alone (solver/staged.py)
+            until = None if deadline is None else time.perf_counter() + STAGED_SHARE * (deadline - time.perf_counter())
+            found = staged.staged_start(self, until, mip_gap=opts.mip_gap, threads=opts.threads, log=opts.log,
+                                        workers=opts.workers, progress=opts.progress)
+            self.staged = found
+            if found.values is not None:
+                self._set_start(found.values)
+            return staged.lp_gross(found.lp_values, gross_cols), found.lp_bound
         budget = None if deadline is None else 0.5 * (deadline - time.perf_counter())
         _, gross, bound = _mip_start(self.highs, units, others, budget, opts.threads, opts.log, gross_cols)
         return gross, bound

@@ -36,13 +36,16 @@ class Progress:
 
     ``elapsed_seconds`` since HiGHS started; ``incumbent``: the objective of
     the best plan found so far, ``bound``: the best bound proven, ``gap``: the
-    relative gap between them (each None until HiGHS has one).
+    relative gap between them (each None until HiGHS has one); ``step``: what
+    runs before the search, where that takes long (a large tree's staged
+    starting plan), else None.
     """
 
     elapsed_seconds: float
     incumbent: float | None
     bound: float | None
     gap: float | None
+    step: str | None = None
 
 
 @dataclass
@@ -59,7 +62,8 @@ class SolveResult:
     HiGHS saw; ``gross`` is the gross discounted training the gap of a
     max_training plan is relative to; ``nodes`` and ``iterations`` count
     HiGHS's branch-and-bound nodes (-1: solved as an LP) and simplex
-    iterations; ``handle`` is the :class:`~optimizer.solver.ModelHandle`
+    iterations; ``start`` describes a large tree's staged starting plan
+    (:mod:`optimizer.solver.staged`); ``handle`` is the :class:`~optimizer.solver.ModelHandle`
     holding the solved model (for marginal values and re-solves; never
     pickled).
     """
@@ -84,6 +88,9 @@ class SolveResult:
     gross: float | None = None
     nodes: int | None = None  # branch-and-bound nodes HiGHS explored (-1: solved as an LP)
     iterations: int | None = None  # simplex iterations
+    # a large tree's staged starting plan (solver/staged.py): its objective and LP bound (spec units), seconds,
+    # leaf solves by status, and what happened; None where none was made
+    start: dict | None = None
     # the ModelHandle holding the solved model, for marginals and re-solves (not pickled: see __getstate__)
     handle: object = field(default=None, repr=False, compare=False)
 

@@ -1,0 +1,277 @@
+"""A starting plan for large scenario trees: relax-and-fix by stage, each scenario's last stage solved alone.
+
+The deterministic equivalent of a tree of a few dozen scenarios or more does
+not find good plans by itself: its integers (chip units, cumulative blocks,
+frontier sites) sit in every node, and HiGHS's search spends the time limit
+on a program thousands of integers wide (54 scenarios: a plan 5% below its
+bound after 300 s; 1,000 scenarios: none in 30 minutes).  Most of those
+integers belong to the leaves, and once the decisions above a node are held
+the nodes below it no longer share anything.  So, on the handle of the whole
+tree (docs/performance.md, "Trees a planner believes"):
+
+1. every integer is relaxed; the LP relaxation's value is a valid bound;
+2. stage by stage from the root, the integers of the nodes at that depth are
+   made integer again (those below stay relaxed), the program is solved and
+   those integers are held at the values found (relax-and-fix);
+3. with every node above the leaves held, each scenario's leaf (the years
+   after the last stage) is a v1 program of its own, its past held: solved
+   alone, on local worker processes;
+4. every integer of the whole tree is held at the values found and the rest
+   of the program (operation, serving, money) is solved once more, jointly:
+   a plan of the whole tree, feasible by construction and non-anticipative
+   because each node's decisions are one set of columns.
+
+The plan is handed to HiGHS as its incumbent; the search that follows keeps
+improving plan and bound with the time left, so the result is never worse
+than the deterministic equivalent's own.  Nothing here changes the program;
+if any step finds no plan in its time the start is dropped (the search goes
+on without it).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+
+from formulations.model import DECISIONS
+
+from ..parallel import Runner, default_workers
+from .result import Progress
+
+INF = highspy.kHighsInf
+_CONT = highspy.HighsVarType.kContinuous
+INTEGERS = ("n", "K", "z")
+"""The integer decisions (chip units, cumulative blocks, frontier sites)."""
+
+STAGED_START_SCENARIOS = 18
+"""Trees with at least this many scenarios (and two stages) start from the staged plan; smaller trees (the
+shipped one among them) from the starting plan of :func:`~optimizer.solver.highs._mip_start`, which proves
+them sooner (docs/performance.md)."""
+
+LEVEL_GAP = 1e-3
+"""Relative gap of each relax-and-fix level (the levels are a heuristic: closer gaps there buy nothing that
+the leaves and the search after them keep)."""
+
+
+@dataclass
+class StagedStart:
+    """What :func:`staged_start` found: the plan (HiGHS's columns) or None, and how."""
+
+    values: list[float] | None
+    lp_bound: float | None = None  # the LP relaxation's objective (HiGHS's units and sense): a valid bound
+    lp_values: list[float] | None = None  # the LP relaxation's columns
+    objective: float | None = None  # the staged plan's objective (HiGHS's units and sense)
+    levels: list[dict] = field(default_factory=list)  # per depth: integers, objective, gap, seconds
+    leaves: dict = field(default_factory=dict)  # status -> count of the leaf solves
+    seconds: float = 0.0
+    message: str = ""
+
+    def summary(self, factor: float) -> dict:
+        """The start in spec units (``factor``: the model's objective factor), for :class:`SolveResult`."""
+        return {"method": "staged", "objective": None if self.objective is None else self.objective * factor,
+                "lp_bound": None if self.lp_bound is None else self.lp_bound * factor,
+                "seconds": self.seconds, "levels": len(self.levels), "leaves": dict(self.leaves),
+                "message": self.message}
+
+
+def applies(tree) -> bool:
+    """Whether a tree is large enough for the staged start (:data:`STAGED_START_SCENARIOS`)."""
+    return len(tree.stage_years) >= 2 and len(tree.scenarios) >= STAGED_START_SCENARIOS
+
+
+def _depth(node: str) -> int:
+    return len(node.split("/")) if node else 0
+
+
+def staged_start(handle, deadline: float | None, *, mip_gap: float = 1e-4, threads: int | None = None,
+                 log: bool = False, workers: int | None = None, progress=None) -> StagedStart:
+    """The staged plan of the tree ``handle`` holds (module docstring), by ``deadline`` (``perf_counter``);
+    ``progress`` (if given) receives a :class:`~optimizer.solver.result.Progress` naming each step.
+
+    The handle's HiGHS object is left as it was found (integrality and bounds restored); its last solution
+    is the staged plan's when there is one.
+    """
+    t0 = time.perf_counter()
+    h = handle.highs
+    m, tree = handle.model, handle.tree
+    lp = h.getLp()
+    integrality = list(lp.integrality_)  # one copy each: indexed reads of HiGHS's vectors copy them whole
+    col_lower, col_upper = list(lp.col_lower_), list(lp.col_upper_)
+    by_depth: dict[int, list[int]] = {}
+    for name in INTEGERS:
+        for index, var in m.component(name).items():
+            c = handle.column(var)
+            if c is not None and integrality[c] != _CONT and col_lower[c] < col_upper[c]:
+                by_depth.setdefault(_depth(index[-1]), []).append(c)
+    leaf_depth = len(tree.stage_years)
+    cols = [c for cs in by_depth.values() for c in cs]
+    out = StagedStart(None)
+    if not cols:
+        out.message = "no free integer"
+        return out
+    h.setOptionValue("output_flag", bool(log))
+    h.setOptionValue("log_to_console", bool(log))
+    if threads is not None:
+        h.setOptionValue("threads", threads)
+    saved_gap = (h.getOptionValue("mip_rel_gap")[1], h.getOptionValue("mip_abs_gap")[1])
+    h.setOptionValue("mip_abs_gap", 0.0)
+    levels = sorted(d for d in by_depth if d < leaf_depth)
+    steps = len(levels) + 2  # the levels, the leaves and the joined program
+
+    def say(text: str) -> None:
+        if progress is not None:
+            progress(Progress(time.perf_counter() - t0, None, None, None, step=f"starting plan: {text}"))
+
+    def limit(weight: float = 1.0) -> float:
+        """Seconds for the next step: an equal share of what is left (``weight`` shares)."""
+        if deadline is None:
+            return INF
+        return max(0.01, weight * (deadline - time.perf_counter()) / max(1, steps))
+
+    def run(seconds: float, gap: float) -> bool:
+        h.setOptionValue("time_limit", seconds)
+        h.setOptionValue("mip_rel_gap", gap)
+        h.run()
+        return h.getInfo().primal_solution_status == 2
+
+    try:
+        h.changeColsIntegrality(len(cols), cols, [_CONT] * len(cols))
+        say("the LP relaxation")
+        if not run(limit(), 0.0):
+            out.message = "the LP relaxation has no solution"
+            return out
+        out.lp_bound = h.getInfo().objective_function_value
+        out.lp_values = list(h.getSolution().col_value)
+        for i, d in enumerate(levels):
+            level = by_depth[d]
+            say(f"stage {i + 1} of {len(levels)} (relax-and-fix, {len(level):,} integers)")
+            h.changeColsIntegrality(len(level), level, [integrality[c] for c in level])
+            t = time.perf_counter()
+            ok = run(limit(), max(mip_gap, LEVEL_GAP))
+            info = h.getInfo()
+            out.levels.append({"depth": d, "integers": len(level), "objective": info.objective_function_value,
+                               "gap": info.mip_gap if ok else None, "seconds": time.perf_counter() - t})
+            steps -= 1
+            if not ok:
+                out.message = f"no plan at depth {d} in its time"
+                return out
+            x = h.getSolution().col_value
+            held = [float(round(x[c])) for c in level]
+            h.changeColsBounds(len(level), level, held, held)
+        x = list(h.getSolution().col_value)
+        leaves = by_depth.get(leaf_depth, [])
+        if leaves:
+            handle.load(x)
+            say(f"{len(tree.scenarios):,} scenarios' last stage, each alone")
+            t = time.perf_counter()
+            fixes = _solve_leaves(handle, limit(), mip_gap, workers, out)
+            out.levels.append({"depth": leaf_depth, "integers": len(leaves), "objective": None, "gap": None,
+                               "seconds": time.perf_counter() - t, "leaves": dict(out.leaves)})
+            if fixes is None:
+                out.message = "a leaf found no plan in its time"
+                return out
+            lcols, lvals = zip(*fixes)
+            h.changeColsIntegrality(len(lcols), list(lcols), [integrality[c] for c in lcols])
+            h.changeColsBounds(len(lcols), list(lcols), list(lvals), list(lvals))
+        h.changeColsIntegrality(len(cols), cols, [integrality[c] for c in cols])
+        steps = 1
+        say("the whole tree with its integers held")
+        if not run(max(limit(), 1.0) if deadline is not None else INF, 0.0):  # every integer held: an LP
+            out.message = "the joined program has no solution"
+            return out
+        out.values = list(h.getSolution().col_value)
+        out.objective = h.getInfo().objective_function_value
+        out.message = "staged plan"
+        return out
+    finally:
+        h.changeColsIntegrality(len(cols), cols, [integrality[c] for c in cols])
+        h.changeColsBounds(len(cols), cols, [col_lower[c] for c in cols], [col_upper[c] for c in cols])
+        h.setOptionValue("mip_rel_gap", saved_gap[0])
+        h.setOptionValue("mip_abs_gap", saved_gap[1])
+        h.setOptionValue("time_limit", INF)
+        out.seconds = time.perf_counter() - t0
+
+
+def _solve_leaves(handle, seconds: float, mip_gap: float, workers: int | None,
+                  out: StagedStart) -> list[tuple[int, float]] | None:
+    """Each scenario's leaf solved alone with the decisions of the years before it held (the values loaded
+    in ``handle.model``); ``(column, value)`` of every leaf integer, or None if a leaf has no plan."""
+    from ..instance import ROOT
+
+    m, tree = handle.model, handle.tree
+    first = tree.stage_years[-1]
+    past = [t for t in tree.years if t < first]
+    # the held past of each scenario: its path's decisions of those years, as a v1 model names them
+    past_of: dict[str, list] = {s.id: [] for s in tree.scenarios}
+    paths = {s.id: tree.path(s) for s in tree.scenarios}
+    on_node: dict[tuple[int, str], list[str]] = {}
+    for sid, path in paths.items():
+        for t in past:
+            on_node.setdefault((t, path[t]), []).append(sid)
+    for name in DECISIONS:
+        for index, var in m.component(name).items():
+            sids = on_node.get((index[-2], index[-1]))
+            if sids:
+                value = 0.0 if var.value is None else float(var.value)
+                for sid in sids:
+                    past_of[sid].append((name, (*index[:-1], ROOT), value))
+    n = workers if workers is not None else (default_workers() if mp.parent_process() is None else 1)
+    n = max(1, min(n, len(tree.scenarios)))
+    per_leaf = seconds if seconds >= INF else max(1.0, 0.9 * seconds * n / len(tree.scenarios))
+    results = {}
+    with Runner(n) as runner:
+        for s in tree.scenarios:
+            runner.submit(s.id, solve_leaf, {"instance": s.instance, "commit": handle.commitments,
+                                             "hold": past_of[s.id], "from": first, "time_limit": per_leaf,
+                                             "mip_gap": mip_gap})
+        for sid, row, error in runner.results():
+            results[sid] = row if error is None else {"status": "error", "message": str(error)}
+    for row in results.values():
+        out.leaves[row["status"]] = out.leaves.get(row["status"], 0) + 1
+    if any("decisions" not in row for row in results.values()):
+        return None
+    fixes = []
+    for s in tree.scenarios:
+        leaf = tree.node_of(s, first)
+        comps = {}
+        for name, key, value in results[s.id]["decisions"]:
+            comp = comps.setdefault(name, m.component(name))
+            c = handle.column(comp[(*key, leaf)])
+            if c is not None:
+                fixes.append((c, value))
+    return fixes
+
+
+def solve_leaf(payload: dict) -> dict:
+    """One scenario's leaf in a worker: its v1 program with the past held; the integers of the years from
+    ``payload["from"]`` (``[name, key without node, value]``)."""
+    from ..instance import ROOT
+    from .highs import ModelHandle, SolveOptions
+
+    handle = ModelHandle(payload["instance"], commitments=payload.get("commit"))
+    handle.fix(payload["hold"])
+    limit = payload["time_limit"]
+    r = handle.solve(SolveOptions(time_limit=None if limit >= INF else limit, mip_gap=payload["mip_gap"],
+                                  threads=1))
+    out = {"status": r.status.value, "objective": r.objective, "seconds": r.solve_seconds}
+    if r.status.has_plan:
+        first = payload["from"]
+        out["decisions"] = [(name, index[:-1], float(round(v.value or 0.0)))
+                            for name in INTEGERS for index, v in handle.model.component(name).items()
+                            if index[-1] == ROOT and index[-2] >= first]
+    return out
+
+
+def lp_gross(values: list[float] | None, gross_cols: dict[int, float]) -> float | None:
+    """sum(coef * value) over ``gross_cols`` in ``values`` (the gross training of a plan), None without one."""
+    if values is None or not gross_cols:
+        return None
+    x = np.asarray(values)
+    return float(sum(coef * x[c] for c, coef in gross_cols.items()))
+
+
+__all__ = ["STAGED_START_SCENARIOS", "StagedStart", "applies", "solve_leaf", "staged_start"]

@@ -1,0 +1,145 @@
+"""The staged starting plan of large trees (optimizer/solver/staged.py): relax-and-fix by stage, leaves alone.
+
+On small multi-stage trees (the threshold lowered so that the staged start applies), checked against the
+deterministic equivalent solved to optimality: the staged plan is a plan of the tree (the independent checker
+passes it: every constraint, non-anticipativity, the objective recomputed), never better than the optimum,
+the LP bound never below it, and the search that starts from it still proves the optimum.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from plan_checker import check_tree_plan
+
+from optimizer import SolveStatus, load_instance, solve
+from optimizer.plan import Plan
+from optimizer.solver import ModelHandle, staged
+
+ROOT = Path(__file__).resolve().parent.parent
+GAP = 1e-9
+
+
+def _raw(stem: str) -> dict:
+    return yaml.safe_load((ROOT / "instances" / f"{stem}.yaml").read_text())
+
+
+def _three_stage_frontier() -> dict:
+    """tiny-frontier-cluster over three years (a frontier cluster in the first and the last) with demand and a
+    chip price revealed in two stages (4 scenarios, max_training, frontier sites and blocks in every node)."""
+    raw = _raw("tiny-frontier-cluster")
+    raw["name"] = "tiny-frontier-tree"
+    raw["horizon"]["end"] = 2028
+    raw["training"]["frontier_cluster_pflops"] = {2026: 8, 2027: 0, 2028: 8}
+    raw["uncertainty"] = {"stages": [
+        {"year": raw["horizon"]["start"] + 1, "name": "demand", "branches": {
+            "low": {"probability": 0.4},
+            "high": {"probability": 0.6, "changes": {"regions.*.inference_demand_pflops": "x2"}}}},
+        {"year": raw["horizon"]["start"] + 2, "name": "price", "branches": {
+            "flat": {"probability": 0.5},
+            "up": {"probability": 0.5, "changes": {"chips.*.price_usd": "x1.5"}}}}]}
+    return raw
+
+
+def _two_stage_min_cost() -> dict:
+    """tiny-tree-min-cost with a third year and a second stage (4 scenarios, min_cost, blocks with a lead)."""
+    raw = _raw("tiny-tree-min-cost")
+    raw["horizon"]["end"] = 2028
+    raw["regions"]["r"]["inference_demand_pflops"] = {2026: 0, 2027: 4, 2028: 5}
+    raw["uncertainty"]["stages"].append({"year": 2028, "name": "surge", "branches": {
+        "calm": {"probability": 0.7},
+        "surge": {"probability": 0.3, "changes": {"regions.r.inference_demand_pflops": "x1.6"}}}})
+    return raw
+
+
+TREES = {"frontier-max-training": _three_stage_frontier, "min-cost": _two_stage_min_cost}
+
+
+@pytest.fixture(params=sorted(TREES))
+def tree(request):
+    inst = load_instance(TREES[request.param]())
+    assert len(inst.tree.stage_years) >= 2
+    return inst
+
+
+@pytest.fixture
+def staged_on(monkeypatch):
+    """The staged start for every tree of two stages or more (the tiny trees here have 4 scenarios)."""
+    monkeypatch.setattr(staged, "STAGED_START_SCENARIOS", 1)
+
+
+def _optimum(inst) -> Plan:
+    plan = solve(inst, mip_gap=GAP, value_of_information=False)
+    assert plan.status is SolveStatus.OPTIMAL
+    return plan
+
+
+def test_the_staged_plan_is_a_plan_of_the_tree_never_better_than_the_optimum(tree, staged_on):
+    best = _optimum(tree)
+    handle = ModelHandle(tree)
+    h = handle.highs
+    before = h.getLp()
+    found = staged.staged_start(handle, None, mip_gap=GAP, workers=1)
+    assert found.values is not None, found.message
+    # one leaf solve per scenario, each proven
+    assert found.leaves == {"optimal": len(tree.tree.scenarios)}
+    # the handle's program is left as it was found
+    after = h.getLp()
+    assert list(after.integrality_) == list(before.integrality_)
+    assert list(after.col_lower_) == list(before.col_lower_) and list(after.col_upper_) == list(before.col_upper_)
+    # hold every integer at the staged plan's value: the plan the search starts from, checked independently
+    fixes = []
+    for name in staged.INTEGERS:
+        for index, var in handle.model.component(name).items():
+            c = handle.column(var)
+            if c is not None:
+                fixes.append((name, index, float(round(found.values[c]))))
+    handle.fix(fixes)
+    result = handle.solve(mip_gap=GAP, warm_start=False)
+    assert result.status is SolveStatus.OPTIMAL
+    plan = Plan.from_model(tree, handle.model, result)
+    check_tree_plan(tree, plan)  # every constraint, non-anticipativity, the objective recomputed
+    factor = handle.info.objective_factor
+    assert result.objective == pytest.approx(found.objective * factor, rel=1e-7, abs=1e-7)
+    maximize = tree.objective.kind == "max_training"
+    sign = 1.0 if maximize else -1.0
+    tol = 1e-7 * max(1.0, abs(best.objective))
+    assert sign * result.objective <= sign * best.objective + tol  # a plan is never better than the optimum
+    assert sign * found.lp_bound * factor >= sign * best.objective - tol  # the LP relaxation bounds it
+
+
+def test_the_search_from_the_staged_plan_proves_the_optimum(tree, staged_on):
+    best = _optimum(tree)
+    handle = ModelHandle(tree)
+    reports = []
+    result = handle.solve(mip_gap=GAP, progress=reports.append, workers=1)
+    assert result.start is not None and result.start["method"] == "staged"  # the staged start was taken
+    assert result.start["leaves"] == {"optimal": len(tree.tree.scenarios)}
+    assert result.status is SolveStatus.OPTIMAL
+    assert result.objective == pytest.approx(best.objective, rel=1e-7, abs=1e-7)
+    sign = 1.0 if tree.objective.kind == "max_training" else -1.0
+    assert sign * result.start["objective"] <= sign * result.objective + 1e-7 * max(1.0, abs(best.objective))
+    # the steps before the search are reported (a large tree spends minutes there)
+    steps = [p.step for p in reports if p.step is not None]
+    assert any("stage 1 of" in s for s in steps) and any("last stage, each alone" in s for s in steps)
+    assert steps[-1] == "starting plan: the whole tree with its integers held"
+
+
+def test_solve_with_the_staged_start_on_worker_processes(staged_on):
+    """The library's solve: leaves on two local workers, value of information beside; the checker passes the
+    plan and the optimum is the deterministic equivalent's."""
+    inst = load_instance(_three_stage_frontier())
+    plan = solve(inst, mip_gap=GAP, workers=2)
+    assert plan.status is SolveStatus.OPTIMAL
+    check_tree_plan(inst, plan)
+    assert plan.objective == pytest.approx(_optimum(inst).objective, rel=1e-7)
+
+
+def test_small_trees_keep_the_starting_plan_of_v1_files():
+    """Below the threshold (the shipped tree has 6 scenarios) the staged start does not apply."""
+    assert staged.STAGED_START_SCENARIOS > 6
+    shipped = load_instance(ROOT / "instances" / "aws-5gw-2026-scenarios.yaml")
+    assert not staged.applies(shipped.tree)
+    assert not staged.applies(load_instance(ROOT / "instances" / "aws-5gw-2026.yaml").tree)
