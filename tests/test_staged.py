@@ -143,3 +143,19 @@ def test_small_trees_keep_the_starting_plan_of_v1_files():
     shipped = load_instance(ROOT / "instances" / "aws-5gw-2026-scenarios.yaml")
     assert not staged.applies(shipped.tree)
     assert not staged.applies(load_instance(ROOT / "instances" / "aws-5gw-2026.yaml").tree)
+
+
+def test_a_level_whose_rounding_fails_is_solved_as_a_mip(staged_on, monkeypatch):
+    """No frontier site picked (the rounded level breaks 'one site holds the cluster'): the level's MIP decides,
+    and the staged plan is still a plan of the tree that the checker passes."""
+    inst = load_instance(_three_stage_frontier())
+    monkeypatch.setattr(staged, "_pick_sites", lambda x, sites, site_of: [0.0] * len(sites))
+    handle = ModelHandle(inst)
+    found = staged.staged_start(handle, None, mip_gap=GAP, workers=1)
+    assert found.values is not None, found.message
+    hows = [level.get("how") for level in found.levels if "how" in level]
+    assert hows and hows[0] == "MIP"  # the root holds a frontier year
+    result = handle.solve(mip_gap=GAP, workers=1)
+    assert result.status is SolveStatus.OPTIMAL
+    check_tree_plan(inst, Plan.from_model(inst, handle.model, result))
+    assert result.objective == pytest.approx(_optimum(inst).objective, rel=1e-7)

@@ -11,8 +11,11 @@ tree (docs/performance.md, "Trees a planner believes"):
 
 1. every integer is relaxed; the LP relaxation's value is a valid bound;
 2. stage by stage from the root, the integers of the nodes at that depth are
-   made integer again (those below stay relaxed), the program is solved and
-   those integers are held at the values found (relax-and-fix);
+   held at integer values while those below stay relaxed (relax-and-fix):
+   rounded from the relaxed plan (frontier sites first, then units and
+   blocks to the nearest, else units down) and the LP re-solved from its
+   basis, or, where no rounding fits, those integers made integer and that
+   program solved as a MIP;
 3. with every node above the leaves held, each scenario's leaf (the years
    after the last stage) is a v1 program of its own, its past held: solved
    alone, on local worker processes;
@@ -51,6 +54,9 @@ STAGED_START_SCENARIOS = 18
 """Trees with at least this many scenarios (and two stages) start from the staged plan; smaller trees (the
 shipped one among them) from the starting plan of :func:`~optimizer.solver.highs._mip_start`, which proves
 them sooner (docs/performance.md)."""
+
+LEAF_SECONDS = 10.0
+"""The least time limit of a leaf's solve, whatever the share of the time left."""
 
 LEVEL_GAP = 1e-3
 """Relative gap of each relax-and-fix level (the levels are a heuristic: closer gaps there buy nothing that
@@ -102,11 +108,14 @@ def staged_start(handle, deadline: float | None, *, mip_gap: float = 1e-4, threa
     integrality = list(lp.integrality_)  # one copy each: indexed reads of HiGHS's vectors copy them whole
     col_lower, col_upper = list(lp.col_lower_), list(lp.col_upper_)
     by_depth: dict[int, list[int]] = {}
+    site_of: dict[int, tuple] = {}  # frontier-site columns -> (year, node): one site is picked per group
     for name in INTEGERS:
         for index, var in m.component(name).items():
             c = handle.column(var)
             if c is not None and integrality[c] != _CONT and col_lower[c] < col_upper[c]:
                 by_depth.setdefault(_depth(index[-1]), []).append(c)
+                if name == "z":
+                    site_of[c] = index[-2:]
     leaf_depth = len(tree.stage_years)
     cols = [c for cs in by_depth.values() for c in cs]
     out = StagedStart(None)
@@ -149,22 +158,58 @@ def staged_start(handle, deadline: float | None, *, mip_gap: float = 1e-4, threa
         for i, d in enumerate(levels):
             level = by_depth[d]
             say(f"stage {i + 1} of {len(levels)} (relax-and-fix, {len(level):,} integers)")
-            h.changeColsIntegrality(len(level), level, [integrality[c] for c in level])
             t = time.perf_counter()
-            ok = run(limit(), max(mip_gap, LEVEL_GAP))
+            x = h.getSolution().col_value
+            lo, hi = [col_lower[c] for c in level], [col_upper[c] for c in level]
+            # rounded first: the level held at rounded values and the LP re-solved from its basis (seconds
+            # even where the MIP's own root LP takes minutes): frontier sites, then chip units and blocks to
+            # the nearest, else units rounded down (less spend and power where rounding up broke a budget or a
+            # ceiling); where that finds no plan (a frontier site the held past cannot fill), the level's MIP.
+            # Measured at 54 scenarios, rounding alone ended better than the level MIPs (51,696 against
+            # 51,572 in HiGHS's units) in a fraction of the time
+            start, how = None, "rounded"
+            sites = [c for c in level if c in site_of]
+            others = [c for c in level if c not in site_of]
+            if sites:  # the frontier sites first, then the units and blocks with the sites known
+                held = _pick_sites(x, sites, site_of)
+                h.changeColsBounds(len(sites), sites, held, held)
+                if run(limit(), 0.0):
+                    x = h.getSolution().col_value
+                else:
+                    others = []  # no rounding: the level's MIP decides
+            for down in (False, True):
+                if not others:
+                    break
+                held = [min(max(float(np.floor(x[c] + 1e-6)) if down else float(round(x[c])), col_lower[c]),
+                            col_upper[c]) for c in others]
+                h.changeColsBounds(len(others), others, held, held)
+                if run(limit(), 0.0):
+                    start = list(h.getSolution().col_value)
+                    break
+            if start is None:
+                h.changeColsBounds(len(level), level, lo, hi)
+                h.changeColsIntegrality(len(level), level, [integrality[c] for c in level])
+                how = "MIP"
+                ok = run(limit(), max(mip_gap, LEVEL_GAP))
+                h.changeColsIntegrality(len(level), level, [_CONT] * len(level))
+                if ok:
+                    x = h.getSolution().col_value
+                    held = [float(round(x[c])) for c in level]
+                    h.changeColsBounds(len(level), level, held, held)
+                    ok = run(limit(), 0.0)  # the LP with the level held: the solution the next level starts from
+            else:
+                ok = True
             info = h.getInfo()
-            out.levels.append({"depth": d, "integers": len(level), "objective": info.objective_function_value,
-                               "gap": info.mip_gap if ok else None, "seconds": time.perf_counter() - t})
+            out.levels.append({"depth": d, "integers": len(level), "how": how, "seconds": time.perf_counter() - t,
+                               "objective": info.objective_function_value if ok else None})
             steps -= 1
             if not ok:
                 out.message = f"no plan at depth {d} in its time"
                 return out
-            x = h.getSolution().col_value
-            held = [float(round(x[c])) for c in level]
-            h.changeColsBounds(len(level), level, held, held)
         x = list(h.getSolution().col_value)
         leaves = by_depth.get(leaf_depth, [])
         if leaves:
+            h.changeColsIntegrality(len(leaves), leaves, [_CONT] * len(leaves))
             handle.load(x)
             say(f"{len(tree.scenarios):,} scenarios' last stage, each alone")
             t = time.perf_counter()
@@ -196,6 +241,17 @@ def staged_start(handle, deadline: float | None, *, mip_gap: float = 1e-4, threa
         out.seconds = time.perf_counter() - t0
 
 
+def _pick_sites(x, sites: list[int], site_of: dict[int, tuple]) -> list[float]:
+    """One frontier site per year and node, the one the relaxed plan ``x`` used most: 1 there, 0 elsewhere."""
+    best: dict[tuple, int] = {}
+    for c in sites:
+        key = site_of[c]
+        if key not in best or x[c] > x[best[key]]:
+            best[key] = c
+    picked = set(best.values())
+    return [1.0 if c in picked else 0.0 for c in sites]
+
+
 def _solve_leaves(handle, seconds: float, mip_gap: float, workers: int | None,
                   out: StagedStart) -> list[tuple[int, float]] | None:
     """Each scenario's leaf solved alone with the decisions of the years before it held (the values loaded
@@ -221,7 +277,8 @@ def _solve_leaves(handle, seconds: float, mip_gap: float, workers: int | None,
                     past_of[sid].append((name, (*index[:-1], ROOT), value))
     n = workers if workers is not None else (default_workers() if mp.parent_process() is None else 1)
     n = max(1, min(n, len(tree.scenarios)))
-    per_leaf = seconds if seconds >= INF else max(1.0, 0.9 * seconds * n / len(tree.scenarios))
+    # a leaf without a plan drops the whole start, so each leaf gets at least LEAF_SECONDS (most prove in 1-3 s)
+    per_leaf = seconds if seconds >= INF else max(LEAF_SECONDS, 0.9 * seconds * n / len(tree.scenarios))
     results = {}
     with Runner(n) as runner:
         for s in tree.scenarios:
