@@ -136,10 +136,15 @@ def staged_start(handle, deadline: float | None, *, mip_gap: float = 1e-4, threa
             progress(Progress(time.perf_counter() - t0, None, None, None, step=f"starting plan: {text}"))
 
     def limit(weight: float = 1.0) -> float:
-        """Seconds for the next step: an equal share of what is left (``weight`` shares)."""
+        """Seconds for the next MIP step (a level's MIP, the leaves): an equal share of what is left."""
         if deadline is None:
             return INF
         return max(0.01, weight * (deadline - time.perf_counter()) / max(1, steps))
+
+    def left() -> float:
+        """Seconds for an LP (the relaxation, a rounded level, the joined program): all that is left; LPs are
+        the cheap steps and each is needed (at 1,000 scenarios one re-solve can take minutes)."""
+        return INF if deadline is None else max(0.01, deadline - time.perf_counter())
 
     def run(seconds: float, gap: float) -> bool:
         h.setOptionValue("time_limit", seconds)
@@ -150,7 +155,7 @@ def staged_start(handle, deadline: float | None, *, mip_gap: float = 1e-4, threa
     try:
         h.changeColsIntegrality(len(cols), cols, [_CONT] * len(cols))
         say("the LP relaxation")
-        if not run(limit(), 0.0):
+        if not run(left(), 0.0):
             out.message = "the LP relaxation has no solution"
             return out
         out.lp_bound = h.getInfo().objective_function_value
@@ -173,7 +178,7 @@ def staged_start(handle, deadline: float | None, *, mip_gap: float = 1e-4, threa
             if sites:  # the frontier sites first, then the units and blocks with the sites known
                 held = _pick_sites(x, sites, site_of)
                 h.changeColsBounds(len(sites), sites, held, held)
-                if run(limit(), 0.0):
+                if run(left(), 0.0):
                     x = h.getSolution().col_value
                 else:
                     others = []  # no rounding: the level's MIP decides
@@ -183,7 +188,7 @@ def staged_start(handle, deadline: float | None, *, mip_gap: float = 1e-4, threa
                 held = [min(max(float(np.floor(x[c] + 1e-6)) if down else float(round(x[c])), col_lower[c]),
                             col_upper[c]) for c in others]
                 h.changeColsBounds(len(others), others, held, held)
-                if run(limit(), 0.0):
+                if run(left(), 0.0):
                     start = list(h.getSolution().col_value)
                     break
             if start is None:
@@ -196,7 +201,7 @@ def staged_start(handle, deadline: float | None, *, mip_gap: float = 1e-4, threa
                     x = h.getSolution().col_value
                     held = [float(round(x[c])) for c in level]
                     h.changeColsBounds(len(level), level, held, held)
-                    ok = run(limit(), 0.0)  # the LP with the level held: the solution the next level starts from
+                    ok = run(left(), 0.0)  # the LP with the level held: the solution the next level starts from
             else:
                 ok = True
             info = h.getInfo()
@@ -225,7 +230,7 @@ def staged_start(handle, deadline: float | None, *, mip_gap: float = 1e-4, threa
         h.changeColsIntegrality(len(cols), cols, [integrality[c] for c in cols])
         steps = 1
         say("the whole tree with its integers held")
-        if not run(max(limit(), 1.0) if deadline is not None else INF, 0.0):  # every integer held: an LP
+        if not run(max(left(), 1.0), 0.0):  # every integer held: an LP
             out.message = "the joined program has no solution"
             return out
         out.values = list(h.getSolution().col_value)
