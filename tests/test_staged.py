@@ -17,6 +17,7 @@ from plan_checker import check_tree_plan
 from optimizer import SolveStatus, load_instance, solve
 from optimizer.plan import Plan
 from optimizer.solver import ModelHandle, staged
+from optimizer.solver.highs import solve_leaf
 
 ROOT = Path(__file__).resolve().parent.parent
 GAP = 1e-9
@@ -81,7 +82,7 @@ def test_the_staged_plan_is_a_plan_of_the_tree_never_better_than_the_optimum(tre
     handle = ModelHandle(tree)
     h = handle.highs
     before = h.getLp()
-    found = staged.staged_start(handle, None, mip_gap=GAP, workers=1)
+    found = staged.staged_start(handle, None, leaf=solve_leaf, mip_gap=GAP, workers=1)
     assert found.values is not None, found.message
     # one leaf solve per scenario, each proven
     assert found.leaves == {"optimal": len(tree.tree.scenarios)}
@@ -151,7 +152,7 @@ def test_a_level_whose_rounding_fails_is_solved_as_a_mip(staged_on, monkeypatch)
     inst = load_instance(_three_stage_frontier())
     monkeypatch.setattr(staged, "_pick_sites", lambda x, sites, site_of: [0.0] * len(sites))
     handle = ModelHandle(inst)
-    found = staged.staged_start(handle, None, mip_gap=GAP, workers=1)
+    found = staged.staged_start(handle, None, leaf=solve_leaf, mip_gap=GAP, workers=1)
     assert found.values is not None, found.message
     hows = [level.get("how") for level in found.levels if "how" in level]
     assert hows and hows[0] == "MIP"  # the root holds a frontier year

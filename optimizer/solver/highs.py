@@ -541,8 +541,8 @@ class ModelHandle:
                     gross_cols[j] = tree.probability[v] * self.instance.delta(t) * m._train_coef(g, v)
         if staged.applies(tree):  # large trees: relax-and-fix by stage, leaves alone (solver/staged.py)
             until = None if deadline is None else time.perf_counter() + STAGED_SHARE * (deadline - time.perf_counter())
-            found = staged.staged_start(self, until, mip_gap=opts.mip_gap, threads=opts.threads, log=opts.log,
-                                        workers=opts.workers, progress=opts.progress)
+            found = staged.staged_start(self, until, leaf=solve_leaf, mip_gap=opts.mip_gap, threads=opts.threads,
+                                        log=opts.log, workers=opts.workers, progress=opts.progress)
             self.staged = found
             if found.values is not None:
                 self._set_start(found.values)
@@ -742,6 +742,25 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
         h.setOptionValue("mip_rel_gap", saved[0])
         h.setOptionValue("mip_abs_gap", saved[1])
     return ok, gross, bound
+
+
+def solve_leaf(payload: dict) -> dict:
+    """One scenario's leaf in a worker: its v1 program with the past held; the integers of the years from
+    ``payload["from"]`` (``[name, key without node, value]``)."""
+    from ..instance import ROOT
+
+    handle = ModelHandle(payload["instance"], commitments=payload.get("commit"))
+    handle.fix(payload["hold"])
+    limit = payload["time_limit"]
+    r = handle.solve(SolveOptions(time_limit=None if limit >= INF else limit, mip_gap=payload["mip_gap"],
+                                  threads=1))
+    out = {"status": r.status.value, "objective": r.objective, "seconds": r.solve_seconds}
+    if r.status.has_plan:
+        first = payload["from"]
+        out["decisions"] = [(name, index[:-1], float(round(v.value or 0.0)))
+                            for name in staged.INTEGERS for index, v in handle.model.component(name).items()
+                            if index[-1] == ROOT and index[-2] >= first]
+    return out
 
 
 def _maximizing(h: highspy.Highs) -> bool:

@@ -93,10 +93,12 @@ def _depth(node: str) -> int:
     return len(node.split("/")) if node else 0
 
 
-def staged_start(handle, deadline: float | None, *, mip_gap: float = 1e-4, threads: int | None = None,
+def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4, threads: int | None = None,
                  log: bool = False, workers: int | None = None, progress=None) -> StagedStart:
     """The staged plan of the tree ``handle`` holds (module docstring), by ``deadline`` (``perf_counter``);
-    ``progress`` (if given) receives a :class:`~optimizer.solver.result.Progress` naming each step.
+    ``leaf`` is the task that solves one leaf (:func:`optimizer.solver.highs.solve_leaf`, a top-level function
+    for the worker processes); ``progress`` (if given) receives a :class:`~optimizer.solver.result.Progress`
+    naming each step.
 
     The handle's HiGHS object is left as it was found (integrality and bounds restored); its last solution
     is the staged plan's when there is one.
@@ -218,7 +220,7 @@ def staged_start(handle, deadline: float | None, *, mip_gap: float = 1e-4, threa
             handle.load(x)
             say(f"{len(tree.scenarios):,} scenarios' last stage, each alone")
             t = time.perf_counter()
-            fixes = _solve_leaves(handle, limit(), mip_gap, workers, out)
+            fixes = _solve_leaves(handle, leaf, limit(), mip_gap, workers, out)
             out.levels.append({"depth": leaf_depth, "integers": len(leaves), "objective": None, "gap": None,
                                "seconds": time.perf_counter() - t, "leaves": dict(out.leaves)})
             if fixes is None:
@@ -257,7 +259,7 @@ def _pick_sites(x, sites: list[int], site_of: dict[int, tuple]) -> list[float]:
     return [1.0 if c in picked else 0.0 for c in sites]
 
 
-def _solve_leaves(handle, seconds: float, mip_gap: float, workers: int | None,
+def _solve_leaves(handle, leaf, seconds: float, mip_gap: float, workers: int | None,
                   out: StagedStart) -> list[tuple[int, float]] | None:
     """Each scenario's leaf solved alone with the decisions of the years before it held (the values loaded
     in ``handle.model``); ``(column, value)`` of every leaf integer, or None if a leaf has no plan."""
@@ -287,7 +289,7 @@ def _solve_leaves(handle, seconds: float, mip_gap: float, workers: int | None,
     results = {}
     with Runner(n) as runner:
         for s in tree.scenarios:
-            runner.submit(s.id, solve_leaf, {"instance": s.instance, "commit": handle.commitments,
+            runner.submit(s.id, leaf, {"instance": s.instance, "commit": handle.commitments,
                                              "hold": past_of[s.id], "from": first, "time_limit": per_leaf,
                                              "mip_gap": mip_gap})
         for sid, row, error in runner.results():
@@ -308,26 +310,6 @@ def _solve_leaves(handle, seconds: float, mip_gap: float, workers: int | None,
     return fixes
 
 
-def solve_leaf(payload: dict) -> dict:
-    """One scenario's leaf in a worker: its v1 program with the past held; the integers of the years from
-    ``payload["from"]`` (``[name, key without node, value]``)."""
-    from ..instance import ROOT
-    from .highs import ModelHandle, SolveOptions
-
-    handle = ModelHandle(payload["instance"], commitments=payload.get("commit"))
-    handle.fix(payload["hold"])
-    limit = payload["time_limit"]
-    r = handle.solve(SolveOptions(time_limit=None if limit >= INF else limit, mip_gap=payload["mip_gap"],
-                                  threads=1))
-    out = {"status": r.status.value, "objective": r.objective, "seconds": r.solve_seconds}
-    if r.status.has_plan:
-        first = payload["from"]
-        out["decisions"] = [(name, index[:-1], float(round(v.value or 0.0)))
-                            for name in INTEGERS for index, v in handle.model.component(name).items()
-                            if index[-1] == ROOT and index[-2] >= first]
-    return out
-
-
 def lp_gross(values: list[float] | None, gross_cols: dict[int, float]) -> float | None:
     """sum(coef * value) over ``gross_cols`` in ``values`` (the gross training of a plan), None without one."""
     if values is None or not gross_cols:
@@ -336,4 +318,4 @@ def lp_gross(values: list[float] | None, gross_cols: dict[int, float]) -> float 
     return float(sum(coef * x[c] for c, coef in gross_cols.items()))
 
 
-__all__ = ["STAGED_START_SCENARIOS", "StagedStart", "applies", "solve_leaf", "staged_start"]
+__all__ = ["STAGED_START_SCENARIOS", "StagedStart", "applies", "staged_start"]
