@@ -215,19 +215,17 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
                 return out
         x = list(h.getSolution().col_value)
         leaves = by_depth.get(leaf_depth, [])
-        if leaves:
-            h.changeColsIntegrality(len(leaves), leaves, [_CONT] * len(leaves))
+        if leaves:  # relaxed since the start, as every level is between its steps
             handle.load(x)
             say(f"{len(tree.scenarios):,} scenarios' last stage, each alone")
             t = time.perf_counter()
             fixes = _solve_leaves(handle, leaf, limit(), mip_gap, workers, out)
-            out.levels.append({"depth": leaf_depth, "integers": len(leaves), "objective": None, "gap": None,
+            out.levels.append({"depth": leaf_depth, "integers": len(leaves), "objective": None,
                                "seconds": time.perf_counter() - t, "leaves": dict(out.leaves)})
             if fixes is None:
                 out.message = "a leaf found no plan in its time"
                 return out
             lcols, lvals = zip(*fixes)
-            h.changeColsIntegrality(len(lcols), list(lcols), [integrality[c] for c in lcols])
             h.changeColsBounds(len(lcols), list(lcols), list(lvals), list(lvals))
         h.changeColsIntegrality(len(cols), cols, [integrality[c] for c in cols])
         steps = 1
