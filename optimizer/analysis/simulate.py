@@ -50,7 +50,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from formulations import build_model
-from formulations.model import DECISIONS
+from formulations.model import DECISIONS, node_values
 
 from ..errors import InstanceError, Problem
 from ..instance import ROOT, Instance, parse_instance, plain
@@ -59,7 +59,8 @@ from ..parallel import Runner, WorkersStopped, default_workers
 from ..plan import Plan
 from ..plan.simulation import PolicyValue, Simulation, read_simulation
 from ..plan.tables import V1_TABLES
-from ..solver import ModelHandle, SolveOptions, SolveResult, SolveStatus, solver_version
+from ..solver import SolveOptions, SolveResult, SolveStatus, solver_version
+from ..solver.highs import solve_held
 
 POLICIES = ("stochastic", "deterministic", "perfect")
 HOLD_AFTER = int(os.environ.get("CAPPLAN_TEST_HOLD_AFTER", "0") or 0)
@@ -229,18 +230,13 @@ def solve_epoch(payload: dict) -> dict:
     explanation of why (infeasible)."""
     inst = payload["instance"]
     hold = [(name, (*key, ROOT), value) for name, key, value in payload["hold"]]
-    handle = ModelHandle(inst)
-    handle.fix(hold)
-    r = handle.solve(SolveOptions(time_limit=payload["time_limit"], mip_gap=payload["mip_gap"],
-                                  threads=payload.get("threads")))
+    handle, r = solve_held(inst, hold, SolveOptions(time_limit=payload["time_limit"], mip_gap=payload["mip_gap"],
+                                                    threads=payload.get("threads")))
     out = {"status": r.status.value, "objective": r.objective, "bound": r.bound, "mip_gap": r.mip_gap,
            "message": r.message, "seconds": r.solve_seconds + r.build_seconds + r.handoff_seconds}
-    years = set(payload["years"])
     if r.status.has_plan:
-        m = handle.model
-        out["decisions"] = [[name, list(index[:-1]), float(v.value or 0.0)]
-                            for name in DECISIONS for index, v in m.component(name).items()
-                            if index[-1] == ROOT and index[-2] in years]
+        out["decisions"] = [[name, list(index[:-1]), value]
+                            for name, index, value in node_values(handle.model, ROOT, set(payload["years"]))]
     elif r.status is SolveStatus.INFEASIBLE:
         from .diagnose import explain
 

@@ -30,6 +30,7 @@ import pyomo.environ as pyo
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from formulations import build_model, structure_key, update_model
+from formulations.model import node_values
 
 from . import staged
 from .result import Progress, SolveResult, SolveStatus
@@ -744,22 +745,32 @@ def _mip_start(h: highspy.Highs, units: list[int], others: list[int], time_budge
     return ok, gross, bound
 
 
+def solve_held(instance, hold: Iterable[tuple[str, Sequence, float]], options: SolveOptions, *,
+               commitments=None) -> tuple[ModelHandle, SolveResult]:
+    """A program with part of it held: ``instance`` (one scenario's v1 program, in the uses here) built, ``hold``
+    fixed (``(name, index, value)``, :meth:`ModelHandle.fix`), solved with ``options``.  The leaves of a large
+    tree's staged start (:func:`solve_leaf`) and the epochs of a policy simulation
+    (:func:`optimizer.analysis.simulate.solve_epoch`) are such solves."""
+    handle = ModelHandle(instance, commitments=commitments)
+    handle.fix(hold)
+    return handle, handle.solve(options)
+
+
 def solve_leaf(payload: dict) -> dict:
     """One scenario's leaf in a worker: its v1 program with the past held; the integers of the years from
     ``payload["from"]`` (``[name, key without node, value]``)."""
     from ..instance import ROOT
 
-    handle = ModelHandle(payload["instance"], commitments=payload.get("commit"))
-    handle.fix(payload["hold"])
     limit = payload["time_limit"]
-    r = handle.solve(SolveOptions(time_limit=None if limit >= INF else limit, mip_gap=payload["mip_gap"],
-                                  threads=1))
+    handle, r = solve_held(payload["instance"], payload["hold"],
+                           SolveOptions(time_limit=None if limit >= INF else limit, mip_gap=payload["mip_gap"],
+                                        threads=1), commitments=payload.get("commit"))
     out = {"status": r.status.value, "objective": r.objective, "seconds": r.solve_seconds}
     if r.status.has_plan:
-        first = payload["from"]
-        out["decisions"] = [(name, index[:-1], float(round(v.value or 0.0)))
-                            for name in staged.INTEGERS for index, v in handle.model.component(name).items()
-                            if index[-1] == ROOT and index[-2] >= first]
+        years = [t for t in handle.model.T if t >= payload["from"]]
+        out["decisions"] = [(name, index[:-1], float(round(value)))
+                            for name, index, value in node_values(handle.model, ROOT, years)
+                            if name in staged.INTEGERS]
     return out
 
 
