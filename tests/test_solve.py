@@ -67,6 +67,31 @@ def test_time_limit_with_incumbent_reports_gap_never_optimal(hard):
         check_plan(hard, plan, rel_tol=1e-6)
 
 
+def test_a_time_limit_keeps_time_for_the_tables_after_the_search(monkeypatch):
+    """--time-limit bounds the whole run: the search gets what is left after the build, less the time the
+    plan's tables will take to read (TABLES_PER_BUILD times the build's).  The limit HiGHS is given is checked
+    (not a wall time, which depends on the machine)."""
+    import optimizer.pipeline as pipeline
+    from optimizer.solver import ModelHandle
+
+    given = []
+    real = ModelHandle.solve
+
+    def solve_spy(self, options=None, **kwargs):
+        given.append((options.time_limit, self.build_seconds))
+        return real(self, options, **kwargs)
+
+    monkeypatch.setattr(ModelHandle, "solve", solve_spy)
+    monkeypatch.setattr(pipeline, "TABLES_PER_BUILD", 30.0 / 0.5)  # 30 s of the limit per 0.5 s of build
+    monkeypatch.setattr(ModelHandle, "build_seconds", property(lambda self: 0.5, lambda self, v: None),
+                        raising=False)
+    plan = solve(load_instance(tiny()), time_limit=1000.0)
+    (limit, build), = given
+    assert build == 0.5
+    assert 900.0 < limit <= 1000.0 - 30.0  # the 30 s kept for the tables, and only a little more for the build
+    assert plan.status is SolveStatus.OPTIMAL
+
+
 @pytest.mark.parametrize("size, seed", [((3, 3, 10), 0), ((3, 2, 6), 1)])
 def test_generated_plans_pass_the_checker(size, seed):
     inst = load_instance(generate_instance(*size, seed=seed))
