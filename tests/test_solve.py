@@ -68,9 +68,9 @@ def test_time_limit_with_incumbent_reports_gap_never_optimal(hard):
 
 
 def test_a_time_limit_keeps_time_for_the_tables_after_the_search(monkeypatch):
-    """--time-limit bounds the whole run: the search gets what is left after the build, less the time the
-    plan's tables will take to read (TABLES_PER_BUILD times the build's).  The limit HiGHS is given is checked
-    (not a wall time, which depends on the machine)."""
+    """--time-limit bounds the whole run: the search gets what is left after the build, less the time HiGHS
+    takes to stop and the plan's tables to read (WIND_DOWN_PER_BUILD times the build's).  The limit HiGHS is
+    given is checked (not a wall time, which depends on the machine)."""
     import optimizer.pipeline as pipeline
     from optimizer.solver import ModelHandle
 
@@ -82,7 +82,7 @@ def test_a_time_limit_keeps_time_for_the_tables_after_the_search(monkeypatch):
         return real(self, options, **kwargs)
 
     monkeypatch.setattr(ModelHandle, "solve", solve_spy)
-    monkeypatch.setattr(pipeline, "TABLES_PER_BUILD", 30.0 / 0.5)  # 30 s of the limit per 0.5 s of build
+    monkeypatch.setattr(pipeline, "WIND_DOWN_PER_BUILD", 30.0 / 0.5)  # 30 s of the limit per 0.5 s of build
     monkeypatch.setattr(ModelHandle, "build_seconds", property(lambda self: 0.5, lambda self, v: None),
                         raising=False)
     plan = solve(load_instance(tiny()), time_limit=1000.0)

@@ -90,7 +90,12 @@ def test_the_staged_plan_is_a_plan_of_the_tree_never_better_than_the_optimum(tre
     after = h.getLp()
     assert list(after.integrality_) == list(before.integrality_)
     assert list(after.col_lower_) == list(before.col_lower_) and list(after.col_upper_) == list(before.col_upper_)
-    # hold every integer at the staged plan's value: the plan the search starts from, checked independently
+    _check_staged_plan(tree, handle, found, best)
+
+
+def _check_staged_plan(tree, handle, found, best) -> None:
+    """Every integer held at the staged plan's value, the operation solved: the plan the search starts from,
+    checked independently; never better than the optimum ``best``, and the LP bound never below it."""
     fixes = []
     for name in staged.INTEGERS:
         for index, var in handle.model.component(name).items():
@@ -160,3 +165,43 @@ def test_a_level_whose_rounding_fails_is_solved_as_a_mip(staged_on, monkeypatch)
     assert result.status is SolveStatus.OPTIMAL
     check_tree_plan(inst, Plan.from_model(inst, handle.model, result))
     assert result.objective == pytest.approx(_optimum(inst).objective, rel=1e-7)
+
+
+def _with_tree(stem: str, *, cvar: bool = False) -> dict:
+    """A v1 tiny file over three years with demand revealed in the second year and chip prices in the third
+    (6 scenarios), optionally with a CVaR objective."""
+    raw = _raw(stem)
+    start = raw["horizon"]["start"]
+    raw["horizon"]["end"] = max(raw["horizon"]["end"], start + 2)
+    raw["name"] = f"{stem}-tree"
+    raw["uncertainty"] = {"stages": [
+        {"year": start + 1, "name": "demand", "branches": {
+            "low": {"probability": 0.3, "changes": {"regions.*.inference_demand_pflops": "x0.6"}},
+            "base": {"probability": 0.5},
+            "high": {"probability": 0.2, "changes": {"regions.*.inference_demand_pflops": "x1.6"}}}},
+        {"year": start + 2, "name": "price", "branches": {
+            "flat": {"probability": 0.6},
+            "up": {"probability": 0.4, "changes": {"chips.*.price_usd": "x1.4"}}}}]}
+    if cvar:
+        raw["uncertainty"]["risk"] = {"cvar_alpha": 0.8, "weight": 0.5}
+    return raw
+
+
+@pytest.mark.parametrize("stem, cvar", [("tiny-build-lead", False), ("tiny-salvage-min-cost", False),
+                                        ("tiny-commit", True), ("tiny-energy-budget", True),
+                                        ("tiny-lifetime-expiry", False), ("tiny-chips-per-unit", True)])
+def test_the_staged_start_on_the_features_of_v1_files(stem, cvar, staged_on):
+    """Build leads, salvage with min_cost, existing commitments, an energy budget, chip lifetimes, chips per
+    unit, CVaR: on each, the staged plan passes the independent checker, is never better than the optimum,
+    and the search from it proves the optimum."""
+    inst = load_instance(_with_tree(stem, cvar=cvar))
+    assert len(inst.tree.scenarios) == 6 and bool(inst.tree.risk) is cvar
+    best = _optimum(inst)
+    found = staged.staged_start(ModelHandle(inst), None, leaf=solve_leaf, mip_gap=GAP, workers=1)
+    assert found.values is not None, found.message
+    assert found.leaves == {"optimal": 6}
+    _check_staged_plan(inst, ModelHandle(inst), found, best)
+    result = ModelHandle(inst).solve(mip_gap=GAP, workers=1)
+    assert result.start["method"] == "staged" and result.start["objective"] is not None
+    assert result.status is SolveStatus.OPTIMAL
+    assert result.objective == pytest.approx(best.objective, rel=1e-7, abs=1e-7)
