@@ -58,8 +58,6 @@ them sooner (docs/performance.md)."""
 LEAF_SECONDS = 10.0
 """The least time limit of a leaf's solve, whatever the share of the time left."""
 
-SITES_FIRST = False
-
 LEVEL_GAP = 1e-3
 """Relative gap of each relax-and-fix level (the levels are a heuristic: closer gaps there buy nothing that
 the leaves and the search after them keep)."""
@@ -164,24 +162,6 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
             return out
         out.lp_bound = h.getInfo().objective_function_value
         out.lp_values = list(h.getSolution().col_value)
-        if SITES_FIRST and site_of:
-            say("frontier sites")
-            t = time.perf_counter()
-            zs = list(site_of)
-            h.changeColsIntegrality(len(zs), zs, [integrality[c] for c in zs])
-            ok = run(limit(), max(mip_gap, LEVEL_GAP))
-            h.changeColsIntegrality(len(zs), zs, [_CONT] * len(zs))
-            if ok:
-                x = h.getSolution().col_value
-                held = [float(round(x[c])) for c in zs]
-                h.changeColsBounds(len(zs), zs, held, held)
-                ok = run(left(), 0.0)
-            if not ok:
-                h.changeColsBounds(len(zs), zs, [col_lower[c] for c in zs], [col_upper[c] for c in zs])
-                run(left(), 0.0)
-            out.levels.append({"depth": "sites", "integers": len(zs), "how": "MIP" if ok else "failed",
-                               "seconds": time.perf_counter() - t,
-                               "objective": h.getInfo().objective_function_value})
         for i, d in enumerate(levels):
             level = by_depth[d]
             say(f"stage {i + 1} of {len(levels)} (relax-and-fix, {len(level):,} integers)")
