@@ -205,3 +205,43 @@ def test_the_staged_start_on_the_features_of_v1_files(stem, cvar, staged_on):
     assert result.start["method"] == "staged" and result.start["objective"] is not None
     assert result.status is SolveStatus.OPTIMAL
     assert result.objective == pytest.approx(best.objective, rel=1e-7, abs=1e-7)
+
+
+def test_the_last_step_may_use_the_whole_solves_time(staged_on, monkeypatch):
+    """When the steps before it spent the staged start's share, the whole tree's LP with every integer held
+    (what makes their work a plan) runs on with the time of the whole solve, not the 1 s left of the share
+    (at 1,000 scenarios on a busy machine the share ran out there and every leaf's work was dropped).  The
+    clock is faked: it jumps past the share once the leaves are solved."""
+    inst = load_instance(_three_stage_frontier())
+    handle = ModelHandle(inst)
+    h = handle.highs
+    real = staged.time.perf_counter
+    jump = {"by": 0.0}
+
+    class Clock:
+        @staticmethod
+        def perf_counter():
+            return real() + jump["by"]
+
+    solve_leaves = staged._solve_leaves
+
+    def leaves_then_late(*args, **kwargs):
+        out = solve_leaves(*args, **kwargs)
+        jump["by"] = 1e4  # the share (1e3 s) is gone; the solve (1e6 s) is not
+        return out
+
+    limits = []
+    set_option = h.setOptionValue
+
+    def spy(name, value):
+        if name == "time_limit":
+            limits.append(value)
+        return set_option(name, value)
+
+    monkeypatch.setattr(staged, "time", Clock)
+    monkeypatch.setattr(staged, "_solve_leaves", leaves_then_late)
+    monkeypatch.setattr(h, "setOptionValue", spy)
+    now = real()
+    found = staged.staged_start(handle, now + 1e3, leaf=solve_leaf, mip_gap=GAP, workers=1, last_deadline=now + 1e6)
+    assert found.values is not None, found.message
+    assert limits[-2] > 9e5  # the joined LP's limit (the last one restores "no limit")

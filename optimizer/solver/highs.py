@@ -543,7 +543,8 @@ class ModelHandle:
         if staged.applies(tree):  # large trees: relax-and-fix by stage, leaves alone (solver/staged.py)
             until = None if deadline is None else time.perf_counter() + STAGED_SHARE * (deadline - time.perf_counter())
             found = staged.staged_start(self, until, leaf=solve_leaf, mip_gap=opts.mip_gap, threads=opts.threads,
-                                        log=opts.log, workers=opts.workers, progress=opts.progress)
+                                        log=opts.log, workers=opts.workers, progress=opts.progress,
+                                        last_deadline=deadline)
             self.staged = found
             if found.values is not None:
                 self._set_start(found.values)

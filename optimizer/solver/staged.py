@@ -94,8 +94,11 @@ def _depth(node: str) -> int:
 
 
 def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4, threads: int | None = None,
-                 log: bool = False, workers: int | None = None, progress=None) -> StagedStart:
+                 log: bool = False, workers: int | None = None, progress=None,
+                 last_deadline: float | None = None) -> StagedStart:
     """The staged plan of the tree ``handle`` holds (module docstring), by ``deadline`` (``perf_counter``);
+    the last step, the whole tree's LP with every integer held, may run on to ``last_deadline`` (the end of
+    the whole solve) when the steps before it used up ``deadline``: it is what makes their work a plan;
     ``leaf`` is the task that solves one leaf (:func:`optimizer.solver.highs.solve_leaf`, a top-level function
     for the worker processes); ``progress`` (if given) receives a :class:`~optimizer.solver.result.Progress`
     naming each step.
@@ -230,8 +233,13 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
         h.changeColsIntegrality(len(cols), cols, [integrality[c] for c in cols])
         steps = 1
         say("the whole tree with its integers held")
-        if not run(max(left(), 1.0), 0.0):  # every integer held: an LP
-            out.message = "the joined program has no solution"
+        # every integer held: an LP; it turns the steps before into a plan, so it may take the solve's own time
+        # (at 1,000 scenarios on a busy machine the share was spent by then, and all the work was dropped)
+        final = left() if last_deadline is None else max(left(), last_deadline - time.perf_counter())
+        if not run(max(final, 1.0), 0.0):
+            out.message = ("the whole tree with its integers held did not solve in the time left"
+                           if h.getModelStatus() == highspy.HighsModelStatus.kTimeLimit
+                           else "the whole tree with its integers held has no solution")
             return out
         out.values = list(h.getSolution().col_value)
         out.objective = h.getInfo().objective_function_value
