@@ -296,8 +296,8 @@ def _solve_leaves(handle, leaf, seconds: float, mip_gap: float, workers: int | N
     with Runner(n) as runner:
         for s in tree.scenarios:
             runner.submit(s.id, leaf, {"instance": s.instance, "commit": handle.commitments,
-                                             "hold": past_of[s.id], "from": first, "time_limit": per_leaf,
-                                             "mip_gap": mip_gap})
+                                       "hold": past_of[s.id], "from": first, "time_limit": per_leaf,
+                                       "mip_gap": mip_gap})
         for sid, row, error in runner.results():
             results[sid] = row if error is None else {"status": "error", "message": str(error)}
     for row in results.values():
