@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
-import pyomo.environ as pyo
 import yaml
 
 from ..files import atomic_write
@@ -24,6 +23,7 @@ from .tables import (
     TREE_SUMMARY,
     TREE_TABLES,
     V1_TABLES,
+    Values,
     _empty,
     commitments_table,
     extract,
@@ -345,10 +345,15 @@ def read_plan(directory: str | os.PathLike) -> Plan:
 
 
 def _objective_parts(model) -> tuple[ObjectiveParts, TreeSummary | None]:
-    """The terminal value and each scenario's objective O_s; for a tree, the risk measure's parts."""
+    """The terminal value and each scenario's objective O_s; for a tree, the risk measure's parts.
+
+    O_s is a sum over its path's node-years of Yearly and Terminal (formulations.model.add_objective): each
+    node-year's value is evaluated once and O_s summed in its expression's own order.
+    """
     tree, factor = model._tree, model.info.objective_factor
-    objective = {sid: pyo.value(model.O[sid]) * factor for sid in model.SC}
-    terminal = {s.id: factor * sum(pyo.value(model.Terminal[t, v]) for t, v in tree.path(s).items()
+    value = Values()  # Yearly[t, v] and Terminal[t, v] evaluated once, shared by the scenarios through (t, v)
+    objective = {sid: value(model.O[sid]) * factor for sid in model.SC}
+    terminal = {s.id: factor * sum(value(model.Terminal[t, v]) for t, v in tree.path(s).items()
                                    if (t, v) in model.Terminal) for s in tree.scenarios}
     parts = ObjectiveParts(tree.expected(terminal), objective, terminal)
     if tree.trivial:
@@ -357,13 +362,13 @@ def _objective_parts(model) -> tuple[ObjectiveParts, TreeSummary | None]:
 
 
 def _scenarios_table(plan: Plan, model) -> pd.DataFrame:
-    rows = []
     objective = plan.parts.scenario_objective
-    for s in model._tree.scenarios:
-        sp = plan.spend[plan.spend.scenario == s.id]
-        comp = plan.compute[plan.compute.scenario == s.id]
-        fac = plan.facilities[plan.facilities.scenario == s.id]
-        rows.append((s.id, s.probability, objective[s.id], float(sp.total_usd.sum()),
-                     float(comp.unmet_pflops.sum()), float(fac.groupby("year").capacity_mw.sum().max()),
-                     math.nan, math.nan))
+    def total(df, column):  # each scenario's sum as its own plan sums it (plan.scenario(sid)), to the bit
+        return {sid: float(g.sum()) for sid, g in df.groupby("scenario", sort=False)[column]}
+
+    spend, unmet = total(plan.spend, "total_usd"), total(plan.compute, "unmet_pflops")
+    peak = plan.facilities.groupby(["scenario", "year"], sort=False).capacity_mw.sum().groupby(
+        level="scenario", sort=False).max()
+    rows = [(s.id, s.probability, objective[s.id], float(spend[s.id]), float(unmet[s.id]), float(peak[s.id]),
+             math.nan, math.nan) for s in model._tree.scenarios]
     return pd.DataFrame(rows, columns=COLUMNS["scenarios"])

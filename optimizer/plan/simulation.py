@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..errors import Problem
-from ..files import atomic_write
+from ..files import atomic_write, json_default
 from ..instance import Instance, plain
 from ..solver import SolveResult, SolveStatus, solver_version
 from .core import FORMATS, Plan
@@ -31,12 +30,6 @@ class SimulationFileError(ValueError):
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
         super().__init__("; ".join(str(p) for p in self.problems))
-
-
-def _json_default(x):
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    return str(x)
 
 
 @dataclass(frozen=True)
@@ -137,7 +130,7 @@ class Simulation:
         import yaml
 
         written = [atomic_write(out / "summary.json", lambda p: Path(p).write_text(
-            json.dumps(self.summary_fields(), indent=1, default=_json_default) + "\n"))]
+            json.dumps(self.summary_fields(), indent=1, default=json_default) + "\n"))]
         for name, inst in (("policy.yaml", self.policy_instance), ("truth.yaml", self.truth)):
             written.append(atomic_write(out / name, lambda p, inst=inst: Path(p).write_text(
                 f"# copy of the instance the simulation read\n# sha256: {inst.hash}\n"

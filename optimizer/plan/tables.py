@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pyomo.environ as pyo
+from pyomo.core.expr import numeric_expr as ne
 
 from formulations import HOURS_PER_YEAR
 
@@ -49,15 +50,24 @@ def _empty(names=V1_TABLES, scenario: bool = False) -> dict[str, pd.DataFrame]:
 
 
 def extract(inst: Instance, m) -> dict[str, pd.DataFrame]:
-    """The v1 tables of a solved model: of the plan, or (a tree) of every scenario with a ``scenario`` column first."""
+    """The v1 tables of a solved model: of the plan, or (a tree) of every scenario with a ``scenario`` column first.
+
+    A scenario's rows of year t depend only on its node of year t (spec v2 section 4.2: the scenarios through a
+    node share its variables and its data), so each node-year's rows are read once and every scenario's tables
+    are its path's rows: a 1,000-scenario tree reads its ~3,000 node-years, not 1,000 copies of them.
+    """
     tree = m._tree
-    if tree.trivial:
-        return _extract(inst, m)
     index = _PathIndex(m)
-    per = [(s.id, _extract(s.instance, m, tree.path(s), index)) for s in tree.scenarios]
-    return {name: pd.concat([df[name].assign(scenario=sid)[["scenario", *COLUMNS[name]]] for sid, df in per],
-                            ignore_index=True)
-            for name in V1_TABLES}
+    cache: dict[tuple[int, str], _NodeYear] = {}
+
+    def rows(data, path):
+        return [cache[t, v] if (t, v) in cache else cache.setdefault((t, v), _node_year(data(v), m, t, v, index))
+                for t, v in path.items()]
+
+    if tree.trivial:
+        return _tables(inst, rows(lambda v: inst, {t: "" for t in inst.years}))
+    per = [(s.id, rows(tree.data, tree.path(s))) for s in tree.scenarios]
+    return _tables(inst, per)
 
 
 def commitments_table(inst: Instance, purchases: pd.DataFrame, facilities: pd.DataFrame,
@@ -80,6 +90,62 @@ def commitments_table(inst: Instance, purchases: pd.DataFrame, facilities: pd.Da
     return df.sort_values(["year", "region", "item"], kind="stable").reset_index(drop=True)
 
 
+class Values:
+    """The values of a solved model's expressions, each named expression evaluated once.
+
+    Pyomo evaluates an expression by a general tree walk, again for every expression naming it; the tables of a
+    1,000-scenario tree read ~100,000 of them.  This walk knows the node types the formulations build (sums,
+    products, negations, divisions, variables, named expressions, constants), applies the same operations in the
+    same order as Pyomo's (so the values are Pyomo's to the bit), and hands anything else to ``pyo.value``.
+    """
+
+    def __init__(self):
+        self.named: dict[int, float] = {}
+
+    def __call__(self, e) -> float:
+        kind = _KINDS.get(type(e))
+        if kind is None:
+            if isinstance(e, (int, float)):
+                return e
+            if isinstance(e, ne.SumExpression):
+                kind = _SUM
+            elif getattr(e, "is_named_expression_type", None) and e.is_named_expression_type():
+                kind = _NAMED
+            elif getattr(e, "is_variable_type", None) and e.is_variable_type():
+                kind = _VAR
+            else:
+                return pyo.value(e)
+            _KINDS[type(e)] = kind
+        if kind is _SUM:
+            args = e.args
+            if not args:
+                return 0
+            it = iter(args)
+            return sum(map(self, it), start=self(next(it)))  # Pyomo's own sum, in its order
+        if kind is _PRODUCT:
+            a, b = e.args
+            return self(a) * self(b)
+        if kind is _VAR:
+            v = e.value
+            return pyo.value(e) if v is None else v
+        if kind is _NAMED:
+            key = id(e)
+            if key not in self.named:
+                self.named[key] = self(e.expr)
+            return self.named[key]
+        if kind is _NEGATION:
+            return -self(e.args[0])
+        a, b = e.args  # division
+        return self(a) / self(b)
+
+
+_SUM, _PRODUCT, _VAR, _NAMED, _NEGATION, _DIVISION = "sum", "product", "var", "named", "negation", "division"
+_KINDS: dict[type, str] = {ne.ProductExpression: _PRODUCT, ne.MonomialTermExpression: _PRODUCT,
+                           ne.NPV_ProductExpression: _PRODUCT, ne.NegationExpression: _NEGATION,
+                           ne.NPV_NegationExpression: _NEGATION, ne.DivisionExpression: _DIVISION,
+                           ne.NPV_DivisionExpression: _DIVISION}
+
+
 class _PathIndex:
     """The model's index sets grouped by (year, node) once, so that each scenario's tables read only its own
     indices (a scan of every set per scenario made a 1,000-scenario tree's tables quadratic)."""
@@ -87,7 +153,7 @@ class _PathIndex:
     SETS = ("N_IDX", "X_IDX", "Y_IDX", "M_IDX", "K_IDX")
 
     def __init__(self, m):
-        self.groups, self.values = {}, {}
+        self.groups, self.values, self.evaluate = {}, {}, Values()
         for name in self.SETS:
             groups = self.groups[name] = {}
             for pos, i in enumerate(getattr(m, name)):
@@ -95,9 +161,9 @@ class _PathIndex:
 
     def value(self, expr, i) -> float:
         """``pyo.value(expr[i])``, once per index (the scenarios through a node share it)."""
-        key = (expr.name, i)
+        key = (id(expr), i)
         if key not in self.values:
-            self.values[key] = pyo.value(expr[i])
+            self.values[key] = self.evaluate(expr[i])
         return self.values[key]
 
     def on(self, name: str, path: dict[int, str]) -> list:
@@ -107,23 +173,26 @@ class _PathIndex:
         return [i for _, i in sorted(found, key=lambda x: x[0])]
 
 
-def _extract(inst: Instance, m, path: dict[int, str] | None = None,
-             index: _PathIndex | None = None) -> dict[str, pd.DataFrame]:
-    """Read the solved model into spec-unit tables (index order chip, region, year everywhere).
+class _NodeYear:
+    """The table rows of one node-year (sorted as the tables are), and its spend by kind."""
 
-    ``path`` is the scenario's node in each year (the root node every year for
-    a v1 instance); ``inst`` is that scenario's own instance; ``index`` the
-    model's indices by node (built here when not given).
-    """
+    __slots__ = ("year", "purchases", "fleet", "facilities", "compute", "serving", "spend")
+
+    def __init__(self, year, purchases, fleet, facilities, compute, serving, spend):
+        self.year, self.purchases, self.fleet, self.facilities = year, purchases, fleet, facilities
+        self.compute, self.serving, self.spend = compute, serving, spend
+
+
+def _node_year(inst: Instance, m, t: int, nd: str, index: _PathIndex) -> _NodeYear:
+    """Read node-year (t, nd) of the solved model into spec-unit rows; ``inst`` holds the node's data."""
     S = m.info.scaling
     FU = S.compute_pflops
     chips, regions = inst.chips, inst.regions
-    path = path or {t: "" for t in inst.years}
-    index = index or _PathIndex(m)
+    path = {t: nd}
 
     purchases = []
     for i in index.on("N_IDX", path):
-        g, r, t, _ = i
+        g, r, _, _ = i
         units = int(round(m.n[i].value or 0))
         if units > 0:
             n_chips = units * chips[g].chips_per_unit
@@ -132,7 +201,7 @@ def _extract(inst: Instance, m, path: dict[int, str] | None = None,
     fleet = []
     x_on = index.on("X_IDX", path)
     for i in x_on:
-        g, r, t, _ = i
+        g, r, _, _ = i
         u = chips[g].chips_per_unit
         installed = _clean(index.value(m.N, i) * u)
         train = _clean((m.xT[i].value or 0.0) * u)
@@ -145,82 +214,93 @@ def _extract(inst: Instance, m, path: dict[int, str] | None = None,
             fleet.append((t, r, g, installed, train, infer, _clean(installed - train - infer, 1e-6)))
 
     k_set = set(index.on("K_IDX", path))
-    facilities, compute = [], []
-    train_by = {}
-    infer_by = {}
+    train_by, infer_by = {}, {}
     for i in x_on:
-        g, r, t, _ = i
+        g, r, _, _ = i
         c = chips[g]
-        train_by[r, t] = train_by.get((r, t), 0.0) + \
-            c.peak_pflops * c.util_train * c.chips_per_unit * (m.xT[i].value or 0.0)
-        infer_by[r, t] = infer_by.get((r, t), 0.0) + \
-            c.peak_pflops * c.util_infer * c.chips_per_unit * (m.xI[i].value or 0.0)
+        train_by[r] = train_by.get(r, 0.0) + c.peak_pflops * c.util_train * c.chips_per_unit * (m.xT[i].value or 0.0)
+        infer_by[r] = infer_by.get(r, 0.0) + c.peak_pflops * c.util_infer * c.chips_per_unit * (m.xI[i].value or 0.0)
     served = {}
     y_on = index.on("Y_IDX", path)
     for i in y_on:
-        s, d, t, _ = i
-        served[d, t] = served.get((d, t), 0.0) + inst.sources(d)[s] * (m.y[i].value or 0.0) * FU
-    unmet = {(d, t): (m.m[d, t, nd].value or 0.0) * FU for d, t, nd in index.on("M_IDX", path)}
-    for t in inst.years:
-        nd = path[t]
-        for r, reg in regions.items():
-            blocks = int(round(m.k[r, t, nd].value or 0)) if (r, t, nd) in k_set else 0
-            facilities.append((t, r, blocks, _clean(index.value(m.Cap, (r, t, nd))),
-                               _clean(index.value(m.Draw, (r, t, nd))),
-                               reg.max_mw[t] if reg.max_mw is not None else math.nan))
-            compute.append((t, r, _clean(train_by.get((r, t), 0.0)), _clean(infer_by.get((r, t), 0.0)),
-                            reg.inference_demand_pflops[t], _clean(served.get((r, t), 0.0)),
-                            _clean(unmet.get((r, t), 0.0))))
+        s, d, _, _ = i
+        served[d] = served.get(d, 0.0) + inst.sources(d)[s] * (m.y[i].value or 0.0) * FU
+    unmet = {d: (m.m[d, t, nd].value or 0.0) * FU for d, _, _ in index.on("M_IDX", path)}
+    facilities, compute = [], []
+    for r, reg in regions.items():
+        blocks = int(round(m.k[r, t, nd].value or 0)) if (r, t, nd) in k_set else 0
+        facilities.append((t, r, blocks, _clean(index.value(m.Cap, (r, t, nd))),
+                           _clean(index.value(m.Draw, (r, t, nd))),
+                           reg.max_mw[t] if reg.max_mw is not None else math.nan))
+        compute.append((t, r, _clean(train_by.get(r, 0.0)), _clean(infer_by.get(r, 0.0)),
+                        reg.inference_demand_pflops[t], _clean(served.get(r, 0.0)), _clean(unmet.get(r, 0.0))))
 
     serving = []
     for i in y_on:
-        s, d, t, _ = i
+        s, d, _, _ = i
         p = _clean((m.y[i].value or 0.0) * FU)
         if p > 0:
             serving.append((t, s, d, p))
 
-    df = {
-        "purchases": pd.DataFrame(purchases, columns=COLUMNS["purchases"]),
-        "fleet": pd.DataFrame(fleet, columns=COLUMNS["fleet"]),
-        "facilities": pd.DataFrame(facilities, columns=COLUMNS["facilities"]),
-        "compute": pd.DataFrame(compute, columns=COLUMNS["compute"]),
-        "serving": pd.DataFrame(serving, columns=COLUMNS["serving"]),
-    }
-    for name in ("purchases", "fleet", "serving"):
-        key = {"purchases": ["year", "region", "chip"], "fleet": ["year", "region", "chip"],
-               "serving": ["year", "source", "demand_region"]}[name]
-        df[name] = df[name].sort_values(key, kind="stable").reset_index(drop=True)
-    df["spend"] = _spend_table(inst, df)
-    df["split"] = _split_table(df["compute"])
-    return df
+    purchases.sort(key=lambda row: (row[1], row[2]))  # within a year: region, chip (then source, demand region)
+    fleet.sort(key=lambda row: (row[1], row[2]))
+    serving.sort(key=lambda row: (row[1], row[2]))
+    return _NodeYear(t, purchases, fleet, facilities, compute, serving, _spend(inst, t, purchases, fleet, facilities))
 
 
-def _spend_table(inst: Instance, df) -> pd.DataFrame:
-    """Spend per year recomputed in USD from the plan tables (not from scaled model values)."""
-    purchases, fleet, fac = df["purchases"], df["fleet"], df["facilities"]
-    chip_capex, facility, energy, opex = ({t: 0.0 for t in inst.years} for _ in range(4))
-    for t, usd in zip(purchases.year.tolist(), purchases.capex_usd.tolist()):  # one pass over each table
-        chip_capex[t] += usd
-    for t, r, b, d in zip(fac.year.tolist(), fac.region.tolist(), fac.blocks_started.tolist(), fac.draw_mw.tolist()):
+def _spend(inst: Instance, t: int, purchases, fleet, facilities) -> tuple[float, float, float, float]:
+    """Chip capex, facility capex, energy and opex of year t in USD, recomputed from the year's rows (not from
+    scaled model values)."""
+    chip_capex = facility = energy = opex = 0.0
+    for row in purchases:
+        chip_capex += row[5]
+    for _, r, b, _, d, _ in facilities:
         region = inst.regions[r]
-        facility[t] += region.block_capex_usd[t] * b
-        energy[t] += HOURS_PER_YEAR * region.electricity_usd_per_mwh[t] * d
-    for t, g, n in zip(fleet.year.tolist(), fleet.chip.tolist(), fleet.installed.tolist()):
-        opex[t] += inst.chips[g].opex_usd_per_chip_year * n
-    rows = []
-    cumulative = 0.0
-    for t in inst.years:
-        total = chip_capex[t] + facility[t] + energy[t] + opex[t]
-        cumulative += total
-        rows.append((t, float(chip_capex[t]), float(facility[t]), float(energy[t]), float(opex[t]), total,
-                     cumulative))
-    return pd.DataFrame(rows, columns=COLUMNS["spend"])
+        facility += region.block_capex_usd[t] * b
+        energy += HOURS_PER_YEAR * region.electricity_usd_per_mwh[t] * d
+    for _, _, g, n, *_ in fleet:
+        opex += inst.chips[g].opex_usd_per_chip_year * n
+    return float(chip_capex), float(facility), float(energy), float(opex)
 
 
-def _split_table(compute: pd.DataFrame) -> pd.DataFrame:
-    g = compute.groupby("year", sort=True)[["train_pflops", "infer_capacity_pflops"]].sum()
+def _tables(inst: Instance, per) -> dict[str, pd.DataFrame]:
+    """The v1 tables from each scenario's node-year rows (``per``: ``[(scenario id, rows)]``, or one plan's rows
+    without a ``scenario`` column)."""
+    stochastic = not isinstance(per[0], _NodeYear) if per else False
+    plans = per if stochastic else [(None, per)]
+    out = {}
+    for name in ("purchases", "fleet", "facilities", "compute", "serving"):
+        columns = COLUMNS[name]
+        if stochastic:
+            data = [(sid, *row) for sid, path in plans for ny in path for row in getattr(ny, name)]
+            columns = ["scenario", *columns]
+        else:
+            data = [row for ny in per for row in getattr(ny, name)]
+        out[name] = pd.DataFrame(data, columns=columns)
+    spend = []
+    for sid, path in plans:
+        cumulative = 0.0
+        for ny in path:
+            chip_capex, facility, energy, opex = ny.spend
+            total = chip_capex + facility + energy + opex
+            cumulative += total
+            spend.append(((sid,) if stochastic else ()) + (ny.year, chip_capex, facility, energy, opex, total,
+                                                           cumulative))
+    out["spend"] = pd.DataFrame(spend, columns=(["scenario"] if stochastic else []) + COLUMNS["spend"])
+    out["split"] = _split_table(out["compute"], by_scenario=stochastic)
+    if stochastic:  # a table without rows types its scenario column as the others do
+        for df in out.values():
+            df["scenario"] = df["scenario"].astype(str)
+    return out
+
+
+def _split_table(compute: pd.DataFrame, by_scenario: bool = False) -> pd.DataFrame:
+    keys = ["scenario", "year"] if by_scenario else ["year"]
+    g = compute.groupby(keys, sort=not by_scenario)[["train_pflops", "infer_capacity_pflops"]].sum()
     total = g.train_pflops + g.infer_capacity_pflops
     share = (g.train_pflops / total.where(total > 0)).fillna(0.0)
-    out = pd.DataFrame({"year": g.index, "train_pflops": g.train_pflops.values,
-                        "infer_pflops": g.infer_capacity_pflops.values, "training_share": share.values})
+    out = pd.DataFrame({"train_pflops": g.train_pflops.values, "infer_pflops": g.infer_capacity_pflops.values,
+                        "training_share": share.values})
+    for k in reversed(keys):
+        out.insert(0, k, g.index.get_level_values(k))
     return out.reset_index(drop=True)
