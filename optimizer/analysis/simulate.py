@@ -39,11 +39,9 @@ import dataclasses
 import json
 import math
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,6 +51,7 @@ from formulations import build_model
 from formulations.model import DECISIONS, node_values
 
 from ..errors import InstanceError, Problem
+from ..files import RowStore
 from ..instance import ROOT, Instance, parse_instance, plain
 from ..instance.tree import cvar, weighted_quantile
 from ..parallel import Runner, WorkersStopped, default_workers
@@ -248,47 +247,18 @@ def solve_epoch(payload: dict) -> dict:
 # --------------------------------------------------------------------------- the store
 
 
-class SimulationStore:
+class SimulationStore(RowStore):
     """Finished epoch solves in SQLite, one committed row each: an interrupted simulation keeps them all."""
 
     def __init__(self, path: str | os.PathLike):
-        path = Path(path)
-        if path.suffix != ".sqlite":
-            path.mkdir(parents=True, exist_ok=True)
-            path = path / STORE_NAME
-        self.path = path
-        try:
-            self.db = sqlite3.connect(path, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            self.db.execute("CREATE TABLE IF NOT EXISTS solves (key TEXT PRIMARY KEY, row TEXT, finished REAL)")
-            self.db.commit()
-        except sqlite3.DatabaseError as exc:
-            raise SimulationError([Problem("store", f"{path} is not a simulation store ({exc})")]) from None
-
-    def meta(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT key, value FROM meta"))
-
-    def set_meta(self, values: Mapping[str, str]) -> None:
-        with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
+        super().__init__(path, name=STORE_NAME, table="solves (key TEXT PRIMARY KEY, row TEXT, finished REAL)",
+                         error=lambda message: SimulationError([Problem("store", message)]))
 
     def done(self) -> dict[str, dict]:
-        return {k: json.loads(r) for k, r in self.db.execute("SELECT key, row FROM solves")}
+        return self.rows("key", "solves")
 
     def add(self, key: str, row: Mapping) -> None:
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO solves VALUES (?, ?, ?)",
-                            (key, json.dumps(row, default=_json_default), time.time()))
-
-    def close(self) -> None:
-        self.db.close()
-
-
-def _json_default(x):
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    return str(x)
+        self.put("solves", key, dict(row), time.time())
 
 
 # --------------------------------------------------------------------------- the result

@@ -26,18 +26,17 @@ import itertools
 import json
 import math
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InstanceError
+from ..files import RowStore
 from ..instance import Instance
 from ..instance.changes import (
     _MISSING,
@@ -273,46 +272,19 @@ def run_remote(payload: dict, changes: tuple) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the store
 
 
-class SweepStore:
+class SweepStore(RowStore):
     """Finished scenarios in SQLite, one committed row each: a kill loses none of them."""
 
     def __init__(self, path: str | os.PathLike):
-        path = Path(path)
-        if path.suffix != ".sqlite":
-            path.mkdir(parents=True, exist_ok=True)
-            path = path / STORE_NAME
-        self.path = path
-        try:
-            self.db = sqlite3.connect(path, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            self.db.execute("CREATE TABLE IF NOT EXISTS results (id TEXT PRIMARY KEY, idx INTEGER, "
-                            "changes TEXT, row TEXT, finished REAL)")
-            self.db.commit()
-        except sqlite3.DatabaseError as exc:
-            raise SweepError(f"{path}: not a sweep store ({exc})") from None
-
-    def set_meta(self, values: Mapping[str, str]) -> None:
-        with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
+        super().__init__(path, name=STORE_NAME, error=SweepError,
+                         table="results (id TEXT PRIMARY KEY, idx INTEGER, changes TEXT, row TEXT, finished REAL)")
 
     def done(self) -> dict[str, dict]:
-        return {i: json.loads(r) for i, r in self.db.execute("SELECT id, row FROM results")}
+        return self.rows("id", "results")
 
     def add(self, sc: SweepCase, row: Mapping[str, Any]) -> None:
         changes = json.dumps([[p, value_label(v)] for p, v in sc.changes])
-        with self.db:  # one transaction per scenario
-            self.db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
-                            (sc.id, sc.index, changes, json.dumps(row, default=_json_default), time.time()))
-
-    def close(self) -> None:
-        self.db.close()
-
-
-def _json_default(x):
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    return str(x)
+        self.put("results", sc.id, sc.index, changes, dict(row), time.time())  # one transaction per scenario
 
 
 # --------------------------------------------------------------------------- the sweep
