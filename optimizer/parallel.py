@@ -106,6 +106,12 @@ class Runner:
         i = next((i for i, item in enumerate(self._queue) if item[3] < priority), len(self._queue))
         self._queue.insert(i, (key, fn, args, priority))
 
+    def drop_queued(self) -> list:
+        """Take back the tasks not yet handed out (they will not run); returns their keys."""
+        keys = [key for key, *_ in self._queue]
+        self._queue.clear()
+        return keys
+
     def _hand_out(self) -> None:
         while self._queue and (self.client is not None or len(self._running) < self.window):
             key, fn, args, priority = self._queue.popleft()

@@ -60,11 +60,7 @@ def solve_model(
     """
     handle = ModelHandle(instance, commitments=commitments)
     handle.fix(hold or ())
-    if deadline is not None:  # the build (and the hand-off to HiGHS, next) count against the whole run's limit
-        handle.highs  # noqa: B018
-        # and so do stopping HiGHS and reading the plan's tables after the search: time is kept for them
-        left = max(0.01, deadline - time.time() - WIND_DOWN_PER_BUILD * handle.build_seconds)
-        time_limit = left if time_limit is None else min(time_limit, left)
+    time_limit = search_limit(handle, deadline, time_limit)
     result = handle.solve(SolveOptions(time_limit=time_limit, mip_gap=0.0 if abs_gap is not None else mip_gap,
                                        abs_gap=abs_gap, threads=threads, log=log, progress=progress,
                                        warm_start=warm_start, workers=workers))
@@ -78,6 +74,26 @@ The reading walks every variable of the model, as the build does, so the build t
 at hand.  Measured at 1,000 scenarios (2 cores; build 39-40 s): HiGHS ended 5-52 s past its limit in four runs,
 loading and the tables took 54-66 s after it, together up to 2.8 times the build; at 162 scenarios (build 7 s):
 0-10 s and 7 s (docs/performance.md)."""
+
+
+def search_limit(handle: ModelHandle, deadline: float | None, time_limit: float | None) -> float | None:
+    """The time limit of ``handle``'s search under a whole run's ``deadline`` (``time.time()``): the build and
+    the hand-off to HiGHS (done here) count against it, and so do stopping HiGHS and reading the results after
+    the search, for which :data:`WIND_DOWN_PER_BUILD` times the build's seconds are kept."""
+    if deadline is None:
+        return time_limit
+    handle.highs  # noqa: B018  (the hand-off, timed against the deadline)
+    left = max(0.01, deadline - time.time() - WIND_DOWN_PER_BUILD * handle.build_seconds)
+    return left if time_limit is None else min(time_limit, left)
+
+
+NOT_STARTED = "not started: the time limit of the whole run was spent"
+
+
+def not_started() -> dict:
+    """The row of an analysis solve the whole run's time limit left no time for."""
+    return {"status": SolveStatus.NO_SOLUTION.value, "objective": None, "mip_gap": None, "bound": None,
+            "gross": None, "seconds": 0.0, "message": NOT_STARTED}
 
 
 METHODS = ("auto", "de", "ph")
@@ -350,25 +366,35 @@ class _Jobs:
             self._submit(runner, key, payload)
 
     def finish(self, runner: Runner) -> dict[str, dict]:
-        results = self.results
+        deadline = self.options.get("deadline")
         for key, row, error in runner.results():
             if error is not None:
                 row = {"status": "error", "message": f"{type(error).__name__}: {error}"}
-            results[key] = row
-            self.done += 1
-            if self.on_step is not None:
-                self.on_step(f"{self.done} of {self.total} solves for the analyses done ({key}: {row['status']})")
-            if key == "base" and _ok(row):
-                base = Commitments(tuple(row["root_years"]), row["units"], row["blocks"])
-                self.eev_commitments = base if self.commitments is None else base.merged(self.commitments)
-                self._start_eev(runner, row)
-            elif key.startswith("eev-part:") and all(f"eev-part:{b}" in results for b in self.parts):
-                self._after_parts(runner)
-            elif key.startswith("eev-hold:") and all(f"eev-hold:{b}" in results for b in self.held):
-                self._after_held(runner)
-            elif key == "eev":  # the whole tree solved at once
-                self._eev_row(row, runner)
-        return results
+            self._take(runner, key, row)
+            # past the whole run's deadline the tasks not yet handed out are not started (nor sent to a worker
+            # to say so: at 1,000 scenarios that alone took seconds); taking them in may queue the next ones
+            while deadline is not None and time.time() >= deadline and (late := runner.drop_queued()):
+                for key in late:
+                    self._take(runner, key, not_started())
+        return self.results
+
+    def _take(self, runner: Runner, key: str, row: dict) -> None:
+        """Take in one finished solve and start the ones that were waiting for it."""
+        results = self.results
+        results[key] = row
+        self.done += 1
+        if self.on_step is not None:
+            self.on_step(f"{self.done} of {self.total} solves for the analyses done ({key}: {row['status']})")
+        if key == "base" and _ok(row):
+            base = Commitments(tuple(row["root_years"]), row["units"], row["blocks"])
+            self.eev_commitments = base if self.commitments is None else base.merged(self.commitments)
+            self._start_eev(runner, row)
+        elif key.startswith("eev-part:") and all(f"eev-part:{b}" in results for b in self.parts):
+            self._after_parts(runner)
+        elif key.startswith("eev-hold:") and all(f"eev-hold:{b}" in results for b in self.held):
+            self._after_held(runner)
+        elif key == "eev":  # the whole tree solved at once
+            self._eev_row(row, runner)
 
     # ------------------------------------------------------------------ EEV by first-stage branch
 
@@ -464,16 +490,12 @@ def solve_task(payload: dict) -> dict:
     """Solve one instance in a worker: its status, objective and bound; with ``root_years`` its decisions of
     those years, with ``root_ops`` the root operation of those years (:func:`root_values`)."""
     inst = payload["instance"]
-    limit = payload["time_limit"]
-    if payload.get("deadline") is not None:  # what is left of the whole run's time limit
-        left = payload["deadline"] - time.time()
-        if left <= 0.05:
-            return {"status": SolveStatus.NO_SOLUTION.value, "objective": None, "mip_gap": None, "bound": None,
-                    "gross": None, "seconds": 0.0,
-                    "message": "not started: the time limit of the whole run was spent"}
-        limit = left if limit is None else min(limit, left)
+    deadline = payload.get("deadline")  # the whole run's: the build, the search and the reading end by then
+    if deadline is not None and deadline - time.time() <= 0.05:
+        return not_started()
     handle = ModelHandle(inst, commitments=payload.get("commit"))
     handle.fix(payload.get("hold") or ())
+    limit = search_limit(handle, deadline, payload["time_limit"])
     abs_gap = payload.get("abs_gap")
     r = handle.solve(SolveOptions(time_limit=limit,
                                   mip_gap=0.0 if abs_gap is not None else payload["mip_gap"],

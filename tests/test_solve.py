@@ -92,6 +92,56 @@ def test_a_time_limit_keeps_time_for_the_tables_after_the_search(monkeypatch):
     assert plan.status is SolveStatus.OPTIMAL
 
 
+def test_an_analysis_solve_keeps_the_same_time_after_its_search(monkeypatch):
+    """The value of information's solves (on workers) end by the whole run's deadline too: their search gets
+    what is left after their own build, less the time kept to stop HiGHS and read the results."""
+    import time
+
+    import optimizer.pipeline as pipeline
+    from optimizer.solver import ModelHandle
+
+    given = []
+    real = ModelHandle.solve
+
+    def solve_spy(self, options=None, **kwargs):
+        given.append(options.time_limit)
+        return real(self, options, **kwargs)
+
+    monkeypatch.setattr(ModelHandle, "solve", solve_spy)
+    monkeypatch.setattr(pipeline, "WIND_DOWN_PER_BUILD", 30.0 / 0.5)
+    monkeypatch.setattr(ModelHandle, "build_seconds", property(lambda self: 0.5, lambda self, v: None),
+                        raising=False)
+    row = pipeline.solve_task({"instance": load_instance(tiny()), "time_limit": None, "mip_gap": 1e-4,
+                               "deadline": time.time() + 1000.0})
+    assert row["status"] == "optimal"
+    (limit,) = given
+    assert 900.0 < limit <= 1000.0 - 30.0
+
+
+def test_analyses_left_at_the_deadline_are_not_started_nor_sent(monkeypatch):
+    """Past the whole run's deadline the analysis solves not yet handed out are reported as not started
+    without a worker being asked (1,000 of them took seconds to refuse, past the limit)."""
+    import time
+
+    import optimizer.pipeline as pipeline
+    from optimizer.parallel import Runner
+
+    inst = load_instance(Path(__file__).resolve().parent.parent / "instances" / "tiny-tree-hedge.yaml")
+    calls = []
+    real = pipeline.solve_task
+    monkeypatch.setattr(pipeline, "solve_task", lambda payload: calls.append(1) or real(payload))
+    jobs = pipeline._Jobs(inst, None, {"time_limit": None, "mip_gap": 1e-4, "deadline": time.time() - 1.0}, None)
+    jobs.add("base", inst.base(), None, root=True)
+    for s in inst.scenarios():
+        jobs.add(f"ws:{s.id}", s.instance, None)
+    with Runner(1) as runner:
+        jobs.start(runner)
+        results = jobs.finish(runner)
+    assert len(calls) == 1  # the first, which finds the time spent itself; the rest never leave the queue
+    assert set(results) == {"base", *(f"ws:{s.id}" for s in inst.scenarios())}
+    assert all(r["message"] == pipeline.NOT_STARTED and r["status"] == "no_solution" for r in results.values())
+
+
 @pytest.mark.parametrize("size, seed", [((3, 3, 10), 0), ((3, 2, 6), 1)])
 def test_generated_plans_pass_the_checker(size, seed):
     inst = load_instance(generate_instance(*size, seed=seed))

@@ -54,20 +54,21 @@ def extract(inst: Instance, m) -> dict[str, pd.DataFrame]:
 
     A scenario's rows of year t depend only on its node of year t (spec v2 section 4.2: the scenarios through a
     node share its variables and its data), so each node-year's rows are read once and every scenario's tables
-    are its path's rows: a 1,000-scenario tree reads its ~3,000 node-years, not 1,000 copies of them.
+    are its path's rows: the 1,000-scenario benchmark tree reads its 5,266 node-years once, not 10,000 times.
     """
     tree = m._tree
     index = _PathIndex(m)
     cache: dict[tuple[int, str], _NodeYear] = {}
 
     def rows(data, path):
-        return [cache[t, v] if (t, v) in cache else cache.setdefault((t, v), _node_year(data(v), m, t, v, index))
-                for t, v in path.items()]
+        for t, v in path.items():
+            if (t, v) not in cache:
+                cache[t, v] = _node_year(data(v), m, t, v, index)
+        return [cache[t, v] for t, v in path.items()]
 
     if tree.trivial:
-        return _tables(inst, rows(lambda v: inst, {t: "" for t in inst.years}))
-    per = [(s.id, rows(tree.data, tree.path(s))) for s in tree.scenarios]
-    return _tables(inst, per)
+        return _tables([(None, rows(lambda v: inst, {t: "" for t in inst.years}))], stochastic=False)
+    return _tables([(s.id, rows(tree.data, tree.path(s))) for s in tree.scenarios], stochastic=True)
 
 
 def commitments_table(inst: Instance, purchases: pd.DataFrame, facilities: pd.DataFrame,
@@ -263,11 +264,9 @@ def _spend(inst: Instance, t: int, purchases, fleet, facilities) -> tuple[float,
     return float(chip_capex), float(facility), float(energy), float(opex)
 
 
-def _tables(inst: Instance, per) -> dict[str, pd.DataFrame]:
-    """The v1 tables from each scenario's node-year rows (``per``: ``[(scenario id, rows)]``, or one plan's rows
-    without a ``scenario`` column)."""
-    stochastic = not isinstance(per[0], _NodeYear) if per else False
-    plans = per if stochastic else [(None, per)]
+def _tables(plans: list[tuple[str | None, list[_NodeYear]]], stochastic: bool) -> dict[str, pd.DataFrame]:
+    """The v1 tables from each scenario's node-year rows (``plans``: ``[(scenario id, rows of its path)]``); a
+    ``scenario`` column first when ``stochastic``, else the one plan's tables."""
     out = {}
     for name in ("purchases", "fleet", "facilities", "compute", "serving"):
         columns = COLUMNS[name]
@@ -275,7 +274,7 @@ def _tables(inst: Instance, per) -> dict[str, pd.DataFrame]:
             data = [(sid, *row) for sid, path in plans for ny in path for row in getattr(ny, name)]
             columns = ["scenario", *columns]
         else:
-            data = [row for ny in per for row in getattr(ny, name)]
+            data = [row for _, path in plans for ny in path for row in getattr(ny, name)]
         out[name] = pd.DataFrame(data, columns=columns)
     spend = []
     for sid, path in plans:
