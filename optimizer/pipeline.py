@@ -71,9 +71,9 @@ WIND_DOWN_PER_BUILD = 3.0
 """Under a deadline the search is given this many times the model's build seconds less than what is left: the
 time HiGHS takes to stop after its limit, then to load the plan and read its tables (:meth:`Plan.from_model`).
 The reading walks every variable of the model, as the build does, so the build time measures it on the machine
-at hand.  Measured at 1,000 scenarios (2 cores; build 39-40 s): HiGHS ended 5-52 s past its limit in four runs,
-loading and the tables took 54-66 s after it, together up to 2.8 times the build; at 162 scenarios (build 7 s):
-0-10 s and 7 s (docs/performance.md)."""
+at hand.  Measured at 1,000 scenarios (2 cores; build 38-40 s): HiGHS ended 5-52 s past its limit in four runs;
+loading the plan and reading its tables took 54-66 s after it before the tables were read by node-year (now about
+10 s); at 162 scenarios (build 7 s): 0-10 s and 2 s (docs/performance.md)."""
 
 
 def search_limit(handle: ModelHandle, deadline: float | None, time_limit: float | None) -> float | None:
@@ -86,6 +86,12 @@ def search_limit(handle: ModelHandle, deadline: float | None, time_limit: float 
     left = max(0.01, deadline - time.time() - WIND_DOWN_PER_BUILD * handle.build_seconds)
     return left if time_limit is None else min(time_limit, left)
 
+
+ANALYSES_MARGIN = 2.0
+"""Seconds (at most 5% of the time limit) by which the analyses beside a solve end before its deadline: what
+follows them (joining their results into the plan, closing the worker processes) and the tail of the last
+small solve handed out.  A 1,000-scenario run ended 0.5 s past its 1,800 s with the analyses ending at the
+deadline itself (docs/performance.md)."""
 
 NOT_STARTED = "not started: the time limit of the whole run was spent"
 
@@ -261,7 +267,9 @@ def solve(
                              ranks=ranks)
     options = dict(time_limit=time_limit, mip_gap=mip_gap)
     deadline = None if time_limit is None else time.time() + time_limit  # wall clock: shared with the workers
-    jobs = _Jobs(instance, commitments, {**options, "deadline": deadline}, on_step)
+    # the analyses end a little earlier: after them come joining their results and closing the workers
+    analyses_end = None if deadline is None else deadline - min(ANALYSES_MARGIN, 0.05 * time_limit)
+    jobs = _Jobs(instance, commitments, {**options, "deadline": analyses_end}, on_step)
     if commitments is not None:
         jobs.add("free", instance, None)
     if stochastic and value_of_information:

@@ -142,6 +142,31 @@ def test_analyses_left_at_the_deadline_are_not_started_nor_sent(monkeypatch):
     assert all(r["message"] == pipeline.NOT_STARTED and r["status"] == "no_solution" for r in results.values())
 
 
+@pytest.mark.parametrize("limit, margin", [(1800.0, 2.0), (10.0, 0.5)])
+def test_the_analyses_end_before_the_whole_runs_deadline(monkeypatch, limit, margin):
+    """The value of information's solves are given a deadline ANALYSES_MARGIN (at most 5% of the limit)
+    before the plan's: joining their results and closing the workers come after them."""
+    import optimizer.pipeline as pipeline
+
+    seen = {}
+    real_jobs, real_solve = pipeline._Jobs.__init__, pipeline.solve_model
+
+    def jobs_spy(self, instance, commitments, options, on_step):
+        seen["analyses"] = options["deadline"]
+        real_jobs(self, instance, commitments, options, on_step)
+
+    def solve_spy(*args, deadline=None, **kwargs):
+        seen["plan"] = deadline
+        return real_solve(*args, deadline=deadline, **kwargs)
+
+    monkeypatch.setattr(pipeline._Jobs, "__init__", jobs_spy)
+    monkeypatch.setattr(pipeline, "solve_model", solve_spy)
+    inst = load_instance(Path(__file__).resolve().parent.parent / "instances" / "tiny-tree-hedge.yaml")
+    plan = solve(inst, time_limit=limit, workers=1)
+    assert plan.status.has_plan
+    assert seen["plan"] - seen["analyses"] == pytest.approx(margin)
+
+
 @pytest.mark.parametrize("size, seed", [((3, 3, 10), 0), ((3, 2, 6), 1)])
 def test_generated_plans_pass_the_checker(size, seed):
     inst = load_instance(generate_instance(*size, seed=seed))
