@@ -148,30 +148,22 @@ _KINDS: dict[type, str] = {ne.ProductExpression: _PRODUCT, ne.MonomialTermExpres
 
 
 class _PathIndex:
-    """The model's index sets grouped by (year, node) once, so that each scenario's tables read only its own
-    indices (a scan of every set per scenario made a 1,000-scenario tree's tables quadratic)."""
+    """The model's index sets grouped by node-year once, so that each node-year's rows read only its own
+    indices (a scan of every set per scenario made a 1,000-scenario tree's tables quadratic), and the values of
+    its expressions (each evaluated once: :class:`Values`)."""
 
     SETS = ("N_IDX", "X_IDX", "Y_IDX", "M_IDX", "K_IDX")
 
     def __init__(self, m):
-        self.groups, self.values, self.evaluate = {}, {}, Values()
+        self.groups, self.value = {}, Values()
         for name in self.SETS:
             groups = self.groups[name] = {}
-            for pos, i in enumerate(getattr(m, name)):
-                groups.setdefault((i[-2], i[-1]), []).append((pos, i))
+            for i in getattr(m, name):  # in the set's order
+                groups.setdefault((i[-2], i[-1]), []).append(i)
 
-    def value(self, expr, i) -> float:
-        """``pyo.value(expr[i])``, once per index (the scenarios through a node share it)."""
-        key = (id(expr), i)
-        if key not in self.values:
-            self.values[key] = self.evaluate(expr[i])
-        return self.values[key]
-
-    def on(self, name: str, path: dict[int, str]) -> list:
-        """The indices of set ``name`` on ``path``, in the set's order."""
-        groups = self.groups[name]
-        found = [x for t, nd in path.items() for x in groups.get((t, nd), ())]
-        return [i for _, i in sorted(found, key=lambda x: x[0])]
+    def on(self, name: str, t: int, nd: str) -> list:
+        """The indices of set ``name`` in node-year (t, nd), in the set's order."""
+        return self.groups[name].get((t, nd), [])
 
 
 class _NodeYear:
@@ -189,10 +181,9 @@ def _node_year(inst: Instance, m, t: int, nd: str, index: _PathIndex) -> _NodeYe
     S = m.info.scaling
     FU = S.compute_pflops
     chips, regions = inst.chips, inst.regions
-    path = {t: nd}
 
     purchases = []
-    for i in index.on("N_IDX", path):
+    for i in index.on("N_IDX", t, nd):
         g, r, _, _ = i
         units = int(round(m.n[i].value or 0))
         if units > 0:
@@ -200,11 +191,11 @@ def _node_year(inst: Instance, m, t: int, nd: str, index: _PathIndex) -> _NodeYe
             purchases.append((t, r, g, units, n_chips, chips[g].price_usd[t] * n_chips))
 
     fleet = []
-    x_on = index.on("X_IDX", path)
+    x_on = index.on("X_IDX", t, nd)
     for i in x_on:
         g, r, _, _ = i
         u = chips[g].chips_per_unit
-        installed = _clean(index.value(m.N, i) * u)
+        installed = _clean(index.value(m.N[i]) * u)
         train = _clean((m.xT[i].value or 0.0) * u)
         infer = _clean((m.xI[i].value or 0.0) * u)
         excess = train + infer - installed
@@ -214,7 +205,7 @@ def _node_year(inst: Instance, m, t: int, nd: str, index: _PathIndex) -> _NodeYe
         if installed > 0 or train > 0 or infer > 0:
             fleet.append((t, r, g, installed, train, infer, _clean(installed - train - infer, 1e-6)))
 
-    k_set = set(index.on("K_IDX", path))
+    k_set = set(index.on("K_IDX", t, nd))
     train_by, infer_by = {}, {}
     for i in x_on:
         g, r, _, _ = i
@@ -222,16 +213,16 @@ def _node_year(inst: Instance, m, t: int, nd: str, index: _PathIndex) -> _NodeYe
         train_by[r] = train_by.get(r, 0.0) + c.peak_pflops * c.util_train * c.chips_per_unit * (m.xT[i].value or 0.0)
         infer_by[r] = infer_by.get(r, 0.0) + c.peak_pflops * c.util_infer * c.chips_per_unit * (m.xI[i].value or 0.0)
     served = {}
-    y_on = index.on("Y_IDX", path)
+    y_on = index.on("Y_IDX", t, nd)
     for i in y_on:
         s, d, _, _ = i
         served[d] = served.get(d, 0.0) + inst.sources(d)[s] * (m.y[i].value or 0.0) * FU
-    unmet = {d: (m.m[d, t, nd].value or 0.0) * FU for d, _, _ in index.on("M_IDX", path)}
+    unmet = {d: (m.m[d, t, nd].value or 0.0) * FU for d, _, _ in index.on("M_IDX", t, nd)}
     facilities, compute = [], []
     for r, reg in regions.items():
         blocks = int(round(m.k[r, t, nd].value or 0)) if (r, t, nd) in k_set else 0
-        facilities.append((t, r, blocks, _clean(index.value(m.Cap, (r, t, nd))),
-                           _clean(index.value(m.Draw, (r, t, nd))),
+        facilities.append((t, r, blocks, _clean(index.value(m.Cap[r, t, nd])),
+                           _clean(index.value(m.Draw[r, t, nd])),
                            reg.max_mw[t] if reg.max_mw is not None else math.nan))
         compute.append((t, r, _clean(train_by.get(r, 0.0)), _clean(infer_by.get(r, 0.0)),
                         reg.inference_demand_pflops[t], _clean(served.get(r, 0.0)), _clean(unmet.get(r, 0.0))))
