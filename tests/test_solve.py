@@ -67,10 +67,10 @@ def test_time_limit_with_incumbent_reports_gap_never_optimal(hard):
         check_plan(hard, plan, rel_tol=1e-6)
 
 
-def test_a_time_limit_keeps_time_for_the_tables_after_the_search(monkeypatch):
-    """--time-limit bounds the whole run: the search gets what is left after the build, less the time HiGHS
-    takes to stop and the plan's tables to read (WIND_DOWN_PER_BUILD times the build's).  The limit HiGHS is
-    given is checked (not a wall time, which depends on the machine)."""
+@pytest.fixture
+def limits_given(monkeypatch) -> list:
+    """The (time limit, build seconds) each search is given, with every build taking 0.5 s and 30 s of the
+    limit kept per 0.5 s of build (WIND_DOWN_PER_BUILD = 60)."""
     import optimizer.pipeline as pipeline
     from optimizer.solver import ModelHandle
 
@@ -82,9 +82,17 @@ def test_a_time_limit_keeps_time_for_the_tables_after_the_search(monkeypatch):
         return real(self, options, **kwargs)
 
     monkeypatch.setattr(ModelHandle, "solve", solve_spy)
-    monkeypatch.setattr(pipeline, "WIND_DOWN_PER_BUILD", 30.0 / 0.5)  # 30 s of the limit per 0.5 s of build
+    monkeypatch.setattr(pipeline, "WIND_DOWN_PER_BUILD", 30.0 / 0.5)
     monkeypatch.setattr(ModelHandle, "build_seconds", property(lambda self: 0.5, lambda self, v: None),
                         raising=False)
+    return given
+
+
+def test_a_time_limit_keeps_time_for_the_tables_after_the_search(limits_given):
+    """--time-limit bounds the whole run: the search gets what is left after the build, less the time HiGHS
+    takes to stop and the plan's tables to read (WIND_DOWN_PER_BUILD times the build's).  The limit HiGHS is
+    given is checked (not a wall time, which depends on the machine)."""
+    given = limits_given
     plan = solve(load_instance(tiny()), time_limit=1000.0)
     (limit, build), = given
     assert build == 0.5
@@ -92,29 +100,17 @@ def test_a_time_limit_keeps_time_for_the_tables_after_the_search(monkeypatch):
     assert plan.status is SolveStatus.OPTIMAL
 
 
-def test_an_analysis_solve_keeps_the_same_time_after_its_search(monkeypatch):
+def test_an_analysis_solve_keeps_the_same_time_after_its_search(limits_given):
     """The value of information's solves (on workers) end by the whole run's deadline too: their search gets
     what is left after their own build, less the time kept to stop HiGHS and read the results."""
     import time
 
     import optimizer.pipeline as pipeline
-    from optimizer.solver import ModelHandle
 
-    given = []
-    real = ModelHandle.solve
-
-    def solve_spy(self, options=None, **kwargs):
-        given.append(options.time_limit)
-        return real(self, options, **kwargs)
-
-    monkeypatch.setattr(ModelHandle, "solve", solve_spy)
-    monkeypatch.setattr(pipeline, "WIND_DOWN_PER_BUILD", 30.0 / 0.5)
-    monkeypatch.setattr(ModelHandle, "build_seconds", property(lambda self: 0.5, lambda self, v: None),
-                        raising=False)
     row = pipeline.solve_task({"instance": load_instance(tiny()), "time_limit": None, "mip_gap": 1e-4,
                                "deadline": time.time() + 1000.0})
     assert row["status"] == "optimal"
-    (limit,) = given
+    ((limit, _),) = limits_given
     assert 900.0 < limit <= 1000.0 - 30.0
 
 
