@@ -50,11 +50,16 @@ class Runner:
     once, so that an interrupt loses little work (the rest wait here).
     ``nice`` lowers the priority of local worker processes (for analyses that
     run beside a solve in this process, which should not wait for them).
+    ``beside``: the tasks run while this process works on something else, so
+    even one worker is a process of its own (else one worker means this
+    process, after that work: a time-limited solve leaves them no time).
     """
 
-    def __init__(self, workers: int | None = None, client=None, *, window: int | None = None, nice: int = 0):
+    def __init__(self, workers: int | None = None, client=None, *, window: int | None = None, nice: int = 0,
+                 beside: bool = False):
         self.client = client
         self.nice = nice
+        self.beside = beside
         self.workers = max(1, workers or default_workers())
         self.window = window or 2 * self.workers
         self._pool: ProcessPoolExecutor | None = None
@@ -63,10 +68,10 @@ class Runner:
 
     @property
     def local(self) -> bool:
-        return self.client is None and self.workers <= 1
+        return self.client is None and self.workers <= 1 and not self.beside
 
     def __enter__(self) -> Runner:
-        if self.client is None and self.workers > 1:
+        if self.client is None and not self.local:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
                                              initializer=_lower_priority if self.nice else None,
                                              initargs=(self.nice,) if self.nice else ())

@@ -33,6 +33,7 @@ from .plan.commit import commitments_from, commitments_of
 from .plan.summary import CommitmentSummary, TreeSummary
 from .plan.tables import commitments_table
 from .solver import ModelHandle, Progress, SolveOptions, SolveStatus
+from .solver.staged import STAGED_START_SCENARIOS
 
 
 def solve_model(
@@ -215,9 +216,13 @@ def solve(
 
     * An instance with an ``uncertainty`` section is solved over its scenario
       tree; unless ``value_of_information=False`` the wait-and-see, base-plan
-      and EEV solves run too, on ``workers`` local processes (default: the
-      cores but one, since this process solves the tree meanwhile) or on a
-      Dask ``client``'s workers.  A tree of 18 scenarios or more starts from
+      and EEV solves run too, beside the tree's solve, on ``workers`` local
+      processes (default: the cores but one, at least one, since this
+      process solves the tree meanwhile) or on a Dask ``client``'s workers.
+      One worker is this process, after the tree's solve, unless a
+      ``time_limit`` bounds the run or the tree has 18 scenarios or more
+      (then it is a process of its own beside it); ``workers=0``: always
+      this process.  A tree of 18 scenarios or more starts from
       a staged plan whose leaves are solved alone on ``workers`` local
       processes too (default: the cores; :mod:`optimizer.solver.staged`).
     * ``commit`` (a Plan or a plan directory) with ``through`` (a year) holds
@@ -277,9 +282,14 @@ def solve(
         for s in instance.scenarios():
             jobs.add(f"ws:{s.id}", s.instance, commitments)
     n = workers if workers is not None else max(1, default_workers() - 1)
-    # local workers yield to this process: on a machine with fewer free cores than workers, the plan the user
-    # waits for (and its time limit) comes first, the analyses take the cores it leaves
-    with Runner(n if jobs else 1, client, nice=10) as runner:
+    # one worker is a process of its own beside the main solve when a time limit bounds the run (in this process
+    # the analyses would start after the main solve, which spends it: on two cores none ran) or the tree is
+    # large (its analyses take long); else it is this process, after the main solve (small trees: faster than
+    # starting a process).  workers=0: always here.  Local workers yield to this process: on a machine with
+    # fewer free cores than workers, the plan the user waits for (and its time limit) comes first
+    large = stochastic and len(instance.scenarios()) >= STAGED_START_SCENARIOS
+    beside = bool(jobs) and n >= 1 and (time_limit is not None or large)
+    with Runner(max(1, n), client, nice=10, beside=beside) as runner:
         jobs.start(runner)
         # on workers, the analyses' results are taken in as they come while this process solves (HiGHS
         # releases the GIL), so that the solves that wait for another (EEV after the base plan) start early
@@ -288,7 +298,7 @@ def solve(
             plan = _solve_ph(instance, threads=threads, log=log, ranks=ranks, **options)
         else:
             plan = solve_model(instance, commitments=commitments, threads=threads, log=log, progress=progress,
-                               warm_start=warm_start, deadline=deadline, workers=workers if client is None else None,
+                               warm_start=warm_start, deadline=deadline, workers=_leaf_workers(workers, client),
                                **options)
         results = jobs.finish(runner) if side is None else side.join()
     if commitments is not None:
@@ -298,6 +308,11 @@ def solve(
         _bound_by_wait_and_see(plan, results, mip_gap)
     plan.summary = plan._summary()
     return plan
+
+
+def _leaf_workers(workers: int | None, client) -> int | None:
+    """Local processes for a large tree's staged start (None: its default; on a Dask cluster, that too)."""
+    return None if workers is None or client is not None else max(1, workers)
 
 
 class _Beside(threading.Thread):

@@ -335,3 +335,51 @@ def test_a_handle_solved_again_is_proven_again():
     watched = h.solve(SolveOptions(threads=1, warm_start=False, progress=lambda p: None))
     assert first.status is again.status is watched.status is SolveStatus.OPTIMAL
     assert again.objective == pytest.approx(first.objective, rel=2e-4)
+
+
+@pytest.mark.parametrize("integer_step_time", [True, False])
+def test_the_starting_plan_survives_a_relaxed_run_past_its_share(monkeypatch, integer_step_time):
+    """HiGHS can run past the limit of the starting plan's run with continuous chip units (the shipped tree:
+    31 s on a 24 s limit, which left the step that makes its units whole no time, and the search started from
+    nothing: 3% at 60 s instead of 3e-4).  That step keeps its share; with no share at all the relaxed plan is
+    still handed to HiGHS, which repairs its fractional units.  (Deterministic: the clock jumps after the
+    relaxed run.)"""
+    import highspy
+
+    import optimizer.solver.highs as highs
+    from optimizer.solver import ModelHandle, SolveOptions
+
+    inst = load_instance(generate_instance(3, 2, 6, seed=1))
+    assert inst.objective.kind == "max_training"
+    handle = ModelHandle(inst)
+    units = handle.columns(handle.model.n)
+    clock, runs, starts = highs.time.perf_counter, [], []
+    real_run, real_set = highspy.Highs.run, highspy.Highs.setSolution
+
+    def run(self):
+        out = real_run(self)
+        runs.append(self.getInfo().primal_solution_status)
+        return out
+
+    def set_solution(self, sol):
+        starts.append(list(sol.col_value))
+        return real_set(self, sol)
+
+    def perf_counter():  # the gross LP, then the relaxed run: from then on its share and the start's are spent
+        return clock() + (1e6 if len(runs) >= 2 else 0.0)
+
+    monkeypatch.setattr(highspy.Highs, "run", run)
+    monkeypatch.setattr(highspy.Highs, "setSolution", set_solution)
+    monkeypatch.setattr(highs.time, "perf_counter", perf_counter)
+    if not integer_step_time:
+        monkeypatch.setattr(highs, "RELAXED_SHARE", 1.0)
+    handle._starting_plan(SolveOptions(time_limit=100), deadline=clock() + 100)
+    assert len(starts) == 1
+    fractional = [j for j in units if abs(starts[0][j] - round(starts[0][j])) > 1e-6]
+    if integer_step_time:
+        assert len(runs) == 3 and runs[2] == 2 and not fractional  # the whole-units step ran and found a plan
+    else:
+        assert len(runs) == 2 and fractional  # no step: the relaxed plan, fractional units and all
+    monkeypatch.setattr(highs.time, "perf_counter", clock)
+    result = handle.solve(SolveOptions(start=starts[0], mip_gap=1e-4))
+    assert result.status is SolveStatus.OPTIMAL  # from either start, the search proves the optimum

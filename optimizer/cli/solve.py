@@ -198,7 +198,7 @@ def solve(
         except CommitmentError as exc:
             raise invalid_instance(exc, "invalid commitment") from None
     client = dask_client(scheduler)
-    extra = None if workers is None else max(1, workers - 1)  # the main solve is one of the --workers processes
+    extra = None if workers is None else workers - 1  # the main solve is one of the --workers processes
     options = dict(time_limit=time_limit, mip_gap=gap, threads=threads, commit=commit, through=through,
                    value_of_information=voi, workers=extra, client=client, ranks=ranks)
     try:
