@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -24,6 +25,15 @@ from typing import Any
 
 class WorkersStopped(RuntimeError):
     """The local worker processes died (or could not start)."""
+
+
+class Abandoned(Exception):
+    """A task given up at the deadline of :meth:`Runner.results`: ``started`` says whether it had begun (its
+    worker was stopped) or was still waiting."""
+
+    def __init__(self, started: bool):
+        super().__init__("stopped at the deadline" if started else "not started by the deadline")
+        self.started = started
 
 
 SPAWN_HINT = ("Worker processes are started with 'spawn': a script that runs capplan with more than one "
@@ -111,12 +121,6 @@ class Runner:
         i = next((i for i, item in enumerate(self._queue) if item[3] < priority), len(self._queue))
         self._queue.insert(i, (key, fn, args, priority))
 
-    def drop_queued(self) -> list:
-        """Take back the tasks not yet handed out (they will not run); returns their keys."""
-        keys = [key for key, *_ in self._queue]
-        self._queue.clear()
-        return keys
-
     def _hand_out(self) -> None:
         while self._queue and (self.client is not None or len(self._running) < self.window):
             key, fn, args, priority = self._queue.popleft()
@@ -126,11 +130,18 @@ class Runner:
                 f = self._pool.submit(fn, *args)
             self._running[f] = key
 
-    def results(self) -> Iterator[tuple[Any, Any, BaseException | None]]:
-        """Yield ``(key, result, None)`` or ``(key, None, error)`` for each task as it finishes."""
+    def results(self, until: float | None = None) -> Iterator[tuple[Any, Any, BaseException | None]]:
+        """Yield ``(key, result, None)`` or ``(key, None, error)`` for each task as it finishes.
+
+        ``until`` (``time.time()``): past it no task starts, and the running ones are given up, their local
+        worker processes stopped; each such task is yielded with an :class:`Abandoned` error (tasks submitted
+        while these are taken in too).  The runner takes no more tasks after that."""
         if self.local:
             while self._queue:
                 key, fn, args, _ = self._queue.popleft()
+                if until is not None and time.time() >= until:
+                    yield key, None, Abandoned(started=False)
+                    continue
                 try:
                     yield key, fn(*args), None
                 except Exception as exc:  # a failed task is a result, never an aborted run
@@ -138,10 +149,13 @@ class Runner:
             return
         try:
             while True:
+                if until is not None and time.time() >= until:
+                    yield from self._abandon()
+                    return
                 self._hand_out()
                 if not self._running:
                     return
-                done = self._wait()
+                done = self._wait(None if until is None else max(0.0, until - time.time()))
                 for f in done:
                     key = self._running.pop(f)
                     try:
@@ -156,10 +170,32 @@ class Runner:
             self.close(cancel=True)
             raise WorkersStopped(f"the worker processes stopped ({exc}). {SPAWN_HINT}") from None
 
-    def _wait(self):
+    def _wait(self, timeout: float | None):
+        """The tasks finished when one is (or none at ``timeout`` seconds)."""
         if self.client is not None:
             from distributed import wait as dask_wait
 
-            return dask_wait(list(self._running), return_when="FIRST_COMPLETED").done
-        done, _ = wait(list(self._running), return_when=FIRST_COMPLETED)
+            try:
+                return dask_wait(list(self._running), timeout=timeout, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                return set()
+        done, _ = wait(list(self._running), timeout=timeout, return_when=FIRST_COMPLETED)
         return done
+
+    def _abandon(self) -> Iterator[tuple[Any, Any, BaseException]]:
+        """Give up every task: the running ones' workers are stopped (a solve in a worker can run on past
+        its limit, and closing the pool would wait for it), the waiting ones never start."""
+        running = list(self._running.values())
+        if self.client is not None:
+            self.client.cancel(list(self._running))
+        elif self._pool is not None and running:
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._running.clear()
+        for key in running:
+            yield key, None, Abandoned(started=True)
+        while self._queue:  # taking in the ones above may submit more
+            key, *_ = self._queue.popleft()
+            yield key, None, Abandoned(started=False)

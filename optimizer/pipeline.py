@@ -27,7 +27,7 @@ from formulations import Commitments
 from formulations.model import node_values
 
 from .instance import ROOT, Instance
-from .parallel import Runner, default_workers
+from .parallel import Abandoned, Runner, default_workers
 from .plan import Plan
 from .plan.commit import commitments_from, commitments_of
 from .plan.summary import CommitmentSummary, TreeSummary
@@ -95,12 +95,13 @@ small solve handed out.  A 1,000-scenario run ended 0.5 s past its 1,800 s with 
 deadline itself (docs/performance.md)."""
 
 NOT_STARTED = "not started: the time limit of the whole run was spent"
+NOT_FINISHED = "stopped: the time limit of the whole run was spent"
 
 
-def not_started() -> dict:
-    """The row of an analysis solve the whole run's time limit left no time for."""
+def not_started(started: bool = False) -> dict:
+    """The row of an analysis solve the whole run's time limit left no time for (or stopped, ``started``)."""
     return {"status": SolveStatus.NO_SOLUTION.value, "objective": None, "mip_gap": None, "bound": None,
-            "gross": None, "seconds": 0.0, "message": NOT_STARTED}
+            "gross": None, "seconds": None if started else 0.0, "message": NOT_FINISHED if started else NOT_STARTED}
 
 
 METHODS = ("auto", "de", "ph")
@@ -389,16 +390,15 @@ class _Jobs:
             self._submit(runner, key, payload)
 
     def finish(self, runner: Runner) -> dict[str, dict]:
-        deadline = self.options.get("deadline")
-        for key, row, error in runner.results():
-            if error is not None:
+        # past the whole run's deadline the tasks not yet handed out are not started (nor sent to a worker to
+        # say so: at 1,000 scenarios that alone took seconds), and the ones still running are stopped (a
+        # 162-scenario run ended 3 s past its limit waiting for one)
+        for key, row, error in runner.results(until=self.options.get("deadline")):
+            if isinstance(error, Abandoned):
+                row = not_started(error.started)
+            elif error is not None:
                 row = {"status": "error", "message": f"{type(error).__name__}: {error}"}
             self._take(runner, key, row)
-            # past the whole run's deadline the tasks not yet handed out are not started (nor sent to a worker
-            # to say so: at 1,000 scenarios that alone took seconds); taking them in may queue the next ones
-            while deadline is not None and time.time() >= deadline and (late := runner.drop_queued()):
-                for key in late:
-                    self._take(runner, key, not_started())
         return self.results
 
     def _take(self, runner: Runner, key: str, row: dict) -> None:
