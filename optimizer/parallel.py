@@ -7,8 +7,10 @@ arguments; results arrive as they finish, and more tasks may be submitted
 while they do (a task can depend on an earlier one's result).
 
 Local workers are started with ``spawn``: forking a process that may hold
-HiGHS threads is unsafe.  A script that runs more than one local worker must
-therefore guard its entry point with ``if __name__ == "__main__":``.
+HiGHS threads is unsafe.  A script that starts local worker processes (more
+than one worker, or one beside the work of its own process: a time-limited
+or large tree's analyses) must therefore guard its entry point with
+``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ class Abandoned(Exception):
         self.started = started
 
 
-SPAWN_HINT = ("Worker processes are started with 'spawn': a script that runs capplan with more than one "
-              "worker must do so under `if __name__ == \"__main__\":` (and cannot be read from standard "
-              "input); or pass workers=1")
+SPAWN_HINT = ("Worker processes are started with 'spawn': a script that runs capplan with worker processes "
+              "must do so under `if __name__ == \"__main__\":` (and cannot be read from standard input); or "
+              "pass workers=1 (to solve: workers=0, its analyses then run in this process after the solve)")
 
 
 def default_workers() -> int:
