@@ -140,10 +140,10 @@ class Runner:
         while these are taken in too).  The runner takes no more tasks after that."""
         if self.local:
             while self._queue:
-                key, fn, args, _ = self._queue.popleft()
                 if until is not None and time.time() >= until:
-                    yield key, None, Abandoned(started=False)
-                    continue
+                    yield from self._abandon()
+                    return
+                key, fn, args, _ = self._queue.popleft()
                 try:
                     yield key, fn(*args), None
                 except Exception as exc:  # a failed task is a result, never an aborted run

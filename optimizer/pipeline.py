@@ -98,8 +98,8 @@ NOT_STARTED = "not started: the time limit of the whole run was spent"
 NOT_FINISHED = "stopped: the time limit of the whole run was spent"
 
 
-def not_started(started: bool = False) -> dict:
-    """The row of an analysis solve the whole run's time limit left no time for (or stopped, ``started``)."""
+def out_of_time(started: bool = False) -> dict:
+    """The row of an analysis solve the whole run's time limit left no time for (``started``: stopped)."""
     return {"status": SolveStatus.NO_SOLUTION.value, "objective": None, "mip_gap": None, "bound": None,
             "gross": None, "seconds": None if started else 0.0, "message": NOT_FINISHED if started else NOT_STARTED}
 
@@ -395,7 +395,7 @@ class _Jobs:
         # 162-scenario run ended 3 s past its limit waiting for one)
         for key, row, error in runner.results(until=self.options.get("deadline")):
             if isinstance(error, Abandoned):
-                row = not_started(error.started)
+                row = out_of_time(error.started)
             elif error is not None:
                 row = {"status": "error", "message": f"{type(error).__name__}: {error}"}
             self._take(runner, key, row)
@@ -515,7 +515,7 @@ def solve_task(payload: dict) -> dict:
     inst = payload["instance"]
     deadline = payload.get("deadline")  # the whole run's: the build, the search and the reading end by then
     if deadline is not None and deadline - time.time() <= 0.05:
-        return not_started()
+        return out_of_time()
     handle = ModelHandle(inst, commitments=payload.get("commit"))
     handle.fix(payload.get("hold") or ())
     limit = search_limit(handle, deadline, payload["time_limit"])
