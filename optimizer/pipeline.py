@@ -19,6 +19,7 @@ import dataclasses
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import pandas as pd
@@ -539,6 +540,14 @@ def _ok(row: dict | None) -> bool:
     return row is not None and row.get("status") in ("optimal", "feasible")
 
 
+def _why_unsolved(row: dict | None) -> str:
+    """Why an analysis solve gave no value, in words: ``not solved in time`` (stopped, or not started, by a
+    time limit: HiGHS's ``no_solution``), ``not solved`` (no row), or its status (``infeasible``, ...)."""
+    if row is None:
+        return "not solved"
+    return "not solved in time" if row.get("status") == SolveStatus.NO_SOLUTION.value else str(row.get("status"))
+
+
 def _commitment_cost(plan: Plan, free: dict, through: int) -> None:
     """Spec v2 section 6: what holding to the old plan costs against a free re-plan (objective units)."""
     maximize = plan.instance.objective.kind == "max_training"
@@ -580,7 +589,14 @@ def _value_of_information(plan: Plan, results: dict[str, dict]) -> None:
     scenarios = tree.scenarios
     ws = {s.id: results.get(f"ws:{s.id}") for s in scenarios}
     sign = 1.0 if tree.maximize else -1.0
-    found = {}
+    # every field of the value of information, set anew (what a call does not find is None)
+    found = dict.fromkeys(("wait_and_see", "evpi", "base_plan_objective", "base_plan_status", "vss",
+                           "wait_and_see_status"))
+    unsolved = Counter(_why_unsolved(r) for r in ws.values() if not _ok(r))
+    if unsolved:  # why WS is not known, in words: "5 of 6 scenarios not solved in time, 1 infeasible"
+        (why, n), *more = unsolved.items()
+        found["wait_and_see_status"] = ", ".join([f"{n} of {len(ws)} scenarios {why}",
+                                                  *(f"{k} {other}" for other, k in more)])
     if all(_ok(r) for r in ws.values()):
         found["wait_and_see"] = tree.risk_measure({sid: r["objective"] for sid, r in ws.items()})
         if plan.status.has_plan:
@@ -593,7 +609,7 @@ def _value_of_information(plan: Plan, results: dict[str, dict]) -> None:
     if _ok(base):
         plan.base_commitments = pd.DataFrame(base["table"], columns=plan.base_commitments.columns)
     if not _ok(base):
-        found["base_plan_status"] = f"base plan {base['status'] if base else 'not solved'}"
+        found["base_plan_status"] = f"base plan {_why_unsolved(base)}"
     elif _ok(eev):
         found["base_plan_objective"] = eev["objective"]
         gap = eev.get("mip_gap")
@@ -608,7 +624,7 @@ def _value_of_information(plan: Plan, results: dict[str, dict]) -> None:
                                         if broken else "the tree infeasible"))
         found["vss"] = math.inf
     else:
-        found["base_plan_status"] = f"EEV {eev['status'] if eev else 'not solved'}"
+        found["base_plan_status"] = f"EEV {_why_unsolved(eev)}"
     if plan.tree_summary is not None:
         plan.tree_summary = dataclasses.replace(plan.tree_summary, **found)
     else:  # no plan of the tree: what the analyses found, beside it

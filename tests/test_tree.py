@@ -319,10 +319,49 @@ def test_value_of_information_on_a_dask_cluster(hedge):
 
 
 def test_no_value_of_information():
+    from optimizer.report.text import value_of_information_lines
+
     plan = solve(load_instance(HEDGE), value_of_information=False)
     s = plan.summary.iloc[0]
     assert plan.objective == pytest.approx(41)
     assert pd.isna(s["evpi"]) and pd.isna(s["vss"]) and plan.scenarios.wait_and_see_objective.isna().all()
+    assert pd.isna(s["wait_and_see_status"]) and pd.isna(s["base_plan_status"])
+    assert value_of_information_lines(plan) == [
+        "Value of information: not computed (--no-value-of-information, or the plan has no solution)."]
+
+
+def test_the_value_of_information_says_why_a_part_is_not_known():
+    """WS needs every scenario solved alone and VSS the EEV: what is missing is counted by reason, kept in the
+    summary (and a written plan), and said in the report; what is known is still reported."""
+    from optimizer import pipeline
+    from optimizer.report.text import value_of_information_lines
+
+    inst = load_instance(INSTANCES / "tiny-tree-evpi-zero.yaml")  # 4 scenarios
+    plan = solve(inst, value_of_information=False)
+    ids = [s.id for s in inst.tree.scenarios]
+    ok = {"status": "optimal", "objective": 50.0, "bound": 50.0}
+    results = {f"ws:{ids[0]}": ok, f"ws:{ids[1]}": pipeline.out_of_time(started=True),
+               f"ws:{ids[2]}": {"status": "infeasible", "objective": None},
+               "base": {"status": "optimal", "table": {c: [] for c in plan.base_commitments.columns}},
+               "eev": pipeline.out_of_time(started=False)}
+    results.update({f"ws:{i}": ok for i in ids[3:]})
+    pipeline._value_of_information(plan, results)
+    t = plan.tree_summary
+    assert t.wait_and_see is None and t.evpi is None and t.vss is None
+    assert t.wait_and_see_status == f"1 of {len(ids)} scenarios not solved in time, 1 infeasible"
+    assert t.base_plan_status == "EEV not solved in time"
+    assert value_of_information_lines(plan) == [
+        f"EVPI: not known: it needs every scenario solved alone (1 of {len(ids)} scenarios not solved in time, "
+        "1 infeasible). A longer --time-limit gives those solves time.",
+        "VSS: not known (EEV not solved in time). A longer --time-limit gives those solves time."]
+    # the scenario solved alone still gives its foresight column
+    assert plan.scenarios.set_index("scenario").wait_and_see_objective[ids[0]] == 50.0
+    # every WS solved, EEV missing: EVPI is reported, VSS says why not
+    results.update({f"ws:{i}": ok for i in ids})
+    pipeline._value_of_information(plan, results)
+    assert plan.tree_summary.wait_and_see_status is None and plan.tree_summary.evpi is not None
+    lines = value_of_information_lines(plan)
+    assert lines[0].startswith("Knowing the") and "VSS: not known (EEV not solved in time)." in lines[1]
 
 
 # ----------------------------------------------------------------------------- reports, writers, CLI
@@ -343,6 +382,7 @@ def test_written_tree_plan_reads_back(hedge, tmp_path, fmt):
         pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False)
     for key in ("evpi", "vss", "wait_and_see", "expected_objective", "scenarios"):
         assert back.summary.iloc[0][key] == pytest.approx(plan.summary.iloc[0][key]), key
+    assert back.tree_summary == plan.tree_summary
     check_tree_plan(inst, back)
 
 
@@ -461,7 +501,16 @@ def test_the_time_limit_bounds_the_whole_run_value_of_information_included(monke
     monkeypatch.setattr(pipeline.time, "time", later)
     late = solve(inst, time_limit=300, workers=0)
     assert late.status is SolveStatus.OPTIMAL  # the main solve had its time
-    assert late.tree_summary.evpi is None and late.tree_summary.base_plan_status == "base plan no_solution"
+    assert late.tree_summary.evpi is None and late.tree_summary.base_plan_status == "base plan not solved in time"
+    n = len(inst.tree.scenarios)
+    assert late.tree_summary.wait_and_see_status == f"{n} of {n} scenarios not solved in time"
+    # the report says what is not known and why, not "not computed (--no-value-of-information ...)"
+    from optimizer.report.text import value_of_information_lines
+
+    lines = value_of_information_lines(late)
+    assert lines == [f"EVPI: not known: it needs every scenario solved alone ({n} of {n} scenarios not solved in "
+                     "time). A longer --time-limit gives those solves time.",
+                     "VSS: not known (base plan not solved in time). A longer --time-limit gives those solves time."]
 
 
 def test_the_wait_and_see_bound_proves_a_plan_the_tree_solve_left_open():

@@ -332,7 +332,7 @@ def read_plan(directory: str | os.PathLike) -> Plan:
     if stochastic and s.get("scenarios") is not None:
         tree_summary = TreeSummary(int(s["scenarios"]), num("expected_objective"), num("cvar"),
                                    num("wait_and_see"), num("evpi"), num("base_plan_objective"),
-                                   s.get("base_plan_status"), num("vss"))
+                                   s.get("base_plan_status"), num("vss"), s.get("wait_and_see_status"))
     if "commitment_cost" in s:
         commitment = CommitmentSummary(num("commitment_cost"), int(s["committed_through"]))
     plan = Plan(inst, result, **main, summary=None, **tables, parts=parts, tree_summary=tree_summary,

@@ -30,7 +30,9 @@ class TreeSummary:
     (WS - RP for max_training, RP - WS for min_cost), ``base_plan_objective`` (EEV: the tree with the base
     plan's first decisions held), ``vss`` (RP - EEV, or the reverse; infinite when the base plan's
     commitments leave a scenario infeasible) and ``base_plan_status`` (what is known of EEV, in words) when
-    the value of information was solved; None otherwise.
+    the value of information was solved; None otherwise.  ``wait_and_see_status`` says, when WS is not known
+    although the value of information was asked for, why: how many scenarios' own solves gave no value, by
+    reason (``"5 of 6 scenarios not solved in time"``); None otherwise.
     """
 
     scenarios: int
@@ -41,6 +43,7 @@ class TreeSummary:
     base_plan_objective: float | None = None
     base_plan_status: str | None = None
     vss: float | None = None
+    wait_and_see_status: str | None = None
 
     def fields(self) -> dict:
         """The summary fields (None as NaN, as in the summary table)."""

@@ -36,7 +36,7 @@ COLUMNS = {
 }
 # summary fields of a plan under uncertainty (spec v2 section 4.3), and of a re-plan (section 6)
 TREE_SUMMARY = ["scenarios", "expected_objective", "cvar", "wait_and_see", "evpi", "base_plan_objective", "vss",
-                "base_plan_status"]
+                "base_plan_status", "wait_and_see_status"]
 COMMIT_SUMMARY = ["commitment_cost", "committed_through"]
 
 

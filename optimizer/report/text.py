@@ -410,6 +410,9 @@ def value_of_information_lines(plan: Plan) -> list[str]:
                      f"perfect information (EVPI = {'WS - RP' if unit != 'USD' else 'RP - WS'}, within the gap).")
     elif ws is not None:
         lines.append("EVPI: not computed (a scenario alone has no proven plan).")
+    elif t is not None and t.wait_and_see_status:
+        lines.append(f"EVPI: not known: it needs every scenario solved alone ({t.wait_and_see_status})."
+                     + _more_time(t.wait_and_see_status))
     if vss == float("inf"):
         lines.append("Value of the stochastic solution: the base forecast's plan cannot be held — "
                      f"{status}.")
@@ -417,6 +420,8 @@ def value_of_information_lines(plan: Plan) -> list[str]:
         lines.append(f"Planning for the scenarios instead of the base forecast gains {amount(vss)}: the value of the "
                      f"stochastic solution (VSS = {'RP - EEV' if unit != 'USD' else 'EEV - RP'}; the base plan's "
                      f"commitments score EEV = {fmt_number(t.base_plan_objective)}).")
+    if status and plan.status.has_plan and not _has(vss) and vss != float("inf"):
+        lines.append(f"VSS: not known ({status})." + _more_time(status))
     if not lines:
         lines.append("Value of information: not computed (--no-value-of-information, or the plan has no solution).")
     elif plan.status is SolveStatus.FEASIBLE and (_has(evpi) or _has(vss)):
@@ -427,6 +432,11 @@ def value_of_information_lines(plan: Plan) -> list[str]:
     elif str(status or "optimal") != "optimal" and _has(vss):
         lines.append(f"EEV is not proven, {status}: VSS is known only within that gap.")
     return lines
+
+
+def _more_time(why: str) -> str:
+    """The hint after a value of information a time limit left unknown."""
+    return " A longer --time-limit gives those solves time." if "in time" in why else ""
 
 
 def _has(v) -> bool:
