@@ -216,12 +216,17 @@ def test_the_last_step_may_use_the_whole_solves_time(staged_on, monkeypatch):
     handle = ModelHandle(inst)
     h = handle.highs
     real = staged.time.perf_counter
+    staged_time = staged.time
     jump = {"by": 0.0}
 
     class Clock:
         @staticmethod
         def perf_counter():
             return real() + jump["by"]
+
+        @staticmethod
+        def time():  # the worker runner's deadline is on the wall clock
+            return staged_time.time() + jump["by"]
 
     solve_leaves = staged._solve_leaves
 
@@ -245,3 +250,50 @@ def test_the_last_step_may_use_the_whole_solves_time(staged_on, monkeypatch):
     found = staged.staged_start(handle, now + 1e3, leaf=solve_leaf, mip_gap=GAP, workers=1, last_deadline=now + 1e6)
     assert found.values is not None, found.message
     assert limits[-2] > 9e5  # the joined LP's limit (the last one restores "no limit")
+
+
+def _leaf_or_sleep(payload: dict) -> dict:
+    """A leaf task for worker processes: the leaves whose chip price went up in 2028 never end (they sleep),
+    the others are solved."""
+    import time
+
+    if any(c.price_usd[2028] > 100 for c in payload["instance"].chips.values()):
+        time.sleep(1000)
+    return solve_leaf(payload)
+
+
+def test_leaves_not_solved_in_time_are_rounded_from_the_relaxed_plan(tree, staged_on):
+    """A leaf without a plan (its solve stopped by the time limit) no longer drops the whole start: its
+    integers are rounded from the relaxed plan (frontier sites first, then units and blocks), the solved
+    leaves held, and the joined program is a plan of the tree (checked independently), never better than the
+    optimum."""
+    best = _optimum(tree)
+    handle = ModelHandle(tree)
+    calls = []
+
+    def leaf(payload):  # in this process (one worker): the first leaf is solved, the others stop without a plan
+        calls.append(payload)
+        if len(calls) == 1:
+            return solve_leaf(payload)
+        return {"status": "no_solution", "objective": None, "seconds": 0.0}
+
+    found = staged.staged_start(handle, None, leaf=leaf, mip_gap=GAP, workers=1)
+    assert found.values is not None, found.message
+    n = len(tree.tree.scenarios)
+    assert found.leaves == {"optimal": 1, "no_solution": n - 1}
+    _check_staged_plan(tree, handle, found, best)
+
+
+def test_the_leaves_end_in_time_for_the_end_of_the_solve(staged_on):
+    """On worker processes, a leaf still running when the whole solve's end nears is stopped (not waited for)
+    and its integers rounded: the staged start keeps its plan and ends long before that leaf would.  (The
+    leaf sleeps for 1,000 s; the solve's end is 30 s away: no race against the machine's speed.)"""
+    inst = load_instance(_three_stage_frontier())
+    best = _optimum(inst)
+    handle = ModelHandle(inst)
+    t0 = staged.time.perf_counter()
+    found = staged.staged_start(handle, t0 + 5, leaf=_leaf_or_sleep, mip_gap=GAP, workers=2, last_deadline=t0 + 30)
+    assert found.seconds < 100  # the sleeping leaf was given up at the deadline
+    assert found.values is not None, found.message
+    assert found.leaves.get("stopped", 0) + found.leaves.get("not started", 0) >= 1
+    _check_staged_plan(inst, handle, found, best)

@@ -42,7 +42,7 @@ import numpy as np
 
 from formulations.model import DECISIONS
 
-from ..parallel import Runner, default_workers
+from ..parallel import Abandoned, Runner, default_workers
 from .result import Progress
 
 INF = highspy.kHighsInf
@@ -57,6 +57,10 @@ them sooner (docs/performance.md)."""
 
 LEAF_SECONDS = 10.0
 """The least time limit of a leaf's solve, whatever the share of the time left."""
+
+LPS_AFTER_LEAVES = 3.0
+"""The leaves end this many times the LP relaxation's seconds (at least 1 s) before the end of the whole
+solve: the LPs after them (rounding the leaves left unsolved, the joined program) need that time."""
 
 LEVEL_GAP = 1e-3
 """Relative gap of each relax-and-fix level (the levels are a heuristic: closer gaps there buy nothing that
@@ -114,11 +118,13 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
     col_lower, col_upper = list(lp.col_lower_), list(lp.col_upper_)
     by_depth: dict[int, list[int]] = {}
     site_of: dict[int, tuple] = {}  # frontier-site columns -> (year, node): one site is picked per group
+    node_of: dict[int, str] = {}
     for name in INTEGERS:
         for index, var in m.component(name).items():
             c = handle.column(var)
             if c is not None and integrality[c] != _CONT and col_lower[c] < col_upper[c]:
                 by_depth.setdefault(_depth(index[-1]), []).append(c)
+                node_of[c] = index[-1]
                 if name == "z":
                     site_of[c] = index[-2:]
     leaf_depth = len(tree.stage_years)
@@ -151,6 +157,11 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
         the cheap steps and each is needed (at 1,000 scenarios one re-solve can take minutes)."""
         return INF if deadline is None else max(0.01, deadline - time.perf_counter())
 
+    def to_end() -> float:
+        """Seconds for the LPs after the leaves: to the end of the whole solve (``last_deadline``), at least 1."""
+        end = left() if last_deadline is None else max(left(), last_deadline - time.perf_counter())
+        return max(end, 1.0)
+
     def run(seconds: float, gap: float) -> bool:
         h.setOptionValue("time_limit", seconds)
         h.setOptionValue("mip_rel_gap", gap)
@@ -160,9 +171,11 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
     try:
         h.changeColsIntegrality(len(cols), cols, [_CONT] * len(cols))
         say("the LP relaxation")
+        t = time.perf_counter()
         if not run(left(), 0.0):
             out.message = "the LP relaxation has no solution"
             return out
+        lp_seconds = time.perf_counter() - t
         out.lp_bound = h.getInfo().objective_function_value
         out.lp_values = list(h.getSolution().col_value)
         for i, d in enumerate(levels):
@@ -177,38 +190,12 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
             # ceiling); where that finds no plan (a frontier site the held past cannot fill), the level's MIP.
             # Measured at 54 scenarios, rounding alone ended better than the level MIPs (51,696 against
             # 51,572 in HiGHS's units) in a fraction of the time
-            start, how = None, "rounded"
-            sites = [c for c in level if c in site_of]
-            others = [c for c in level if c not in site_of]
-            if sites:  # the frontier sites first, then the units and blocks with the sites known
-                held = _pick_sites(x, sites, site_of)
-                h.changeColsBounds(len(sites), sites, held, held)
-                if run(left(), 0.0):
-                    x = h.getSolution().col_value
-                else:
-                    others = []  # no rounding: the level's MIP decides
-            for down in (False, True):
-                if not others:
-                    break
-                held = [min(max(float(np.floor(x[c] + 1e-6)) if down else float(round(x[c])), col_lower[c]),
-                            col_upper[c]) for c in others]
-                h.changeColsBounds(len(others), others, held, held)
-                if run(left(), 0.0):
-                    start = list(h.getSolution().col_value)
-                    break
-            if start is None:
-                h.changeColsBounds(len(level), level, lo, hi)
-                h.changeColsIntegrality(len(level), level, [integrality[c] for c in level])
+            start, how = _rounded(h, x, level, site_of, col_lower, col_upper, run, left), "rounded"
+            ok = start is not None
+            if not ok:
                 how = "MIP"
-                ok = run(limit(), max(mip_gap, LEVEL_GAP))
-                h.changeColsIntegrality(len(level), level, [_CONT] * len(level))
-                if ok:
-                    x = h.getSolution().col_value
-                    held = [float(round(x[c])) for c in level]
-                    h.changeColsBounds(len(level), level, held, held)
-                    ok = run(left(), 0.0)  # the LP with the level held: the solution the next level starts from
-            else:
-                ok = True
+                ok = _held_by_mip(h, level, lo, hi, [integrality[c] for c in level], run, limit(),
+                                  max(mip_gap, LEVEL_GAP), left)
             info = h.getInfo()
             out.levels.append({"depth": d, "integers": len(level), "how": how, "seconds": time.perf_counter() - t,
                                "objective": info.objective_function_value if ok else None})
@@ -222,21 +209,31 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
             handle.load(x)
             say(f"{len(tree.scenarios):,} scenarios' last stage, each alone")
             t = time.perf_counter()
-            fixes = _solve_leaves(handle, leaf, limit(), mip_gap, workers, out)
+            # the leaves end in time for the LPs after them (a rounding of the leaves left, the joined program):
+            # a time limit bounds the whole run (54 scenarios at 30 s: the leaves ran 22 s past the share)
+            reserve = max(1.0, LPS_AFTER_LEAVES * lp_seconds)
+            until = None if last_deadline is None else last_deadline - reserve
+            fixes, unsolved = _solve_leaves(handle, leaf, limit(), mip_gap, workers, out, until=until)
             out.levels.append({"depth": leaf_depth, "integers": len(leaves), "objective": None,
                                "seconds": time.perf_counter() - t, "leaves": dict(out.leaves)})
-            if fixes is None:
-                out.message = "a leaf found no plan in its time"
-                return out
-            lcols, lvals = zip(*fixes)
-            h.changeColsBounds(len(lcols), list(lcols), list(lvals), list(lvals))
+            if fixes:
+                lcols, lvals = zip(*fixes)
+                h.changeColsBounds(len(lcols), list(lcols), list(lvals), list(lvals))
+            if unsolved:  # leaves without a plan (out of time): their relaxed plan rounded, the others held
+                say(f"{len(unsolved):,} leaves not solved in time: their relaxed plan rounded")
+                rest = [c for c in leaves if node_of[c] in unsolved]
+                if _rounded(h, x, rest, site_of, col_lower, col_upper, run, to_end) is None and not _held_by_mip(
+                        h, rest, [col_lower[c] for c in rest], [col_upper[c] for c in rest],
+                        [integrality[c] for c in rest], run, max(0.05, to_end() - reserve), max(mip_gap, LEVEL_GAP),
+                        to_end):  # where no rounding fits (a frontier site the held past cannot fill): their MIP
+                    out.message = "a leaf found no plan in its time, nor a rounding or a MIP of the leaves left"
+                    return out
         h.changeColsIntegrality(len(cols), cols, [integrality[c] for c in cols])
         steps = 1
         say("the whole tree with its integers held")
         # every integer held: an LP; it turns the steps before into a plan, so it may take the solve's own time
         # (at 1,000 scenarios on a busy machine the share was spent by then, and all the work was dropped)
-        final = left() if last_deadline is None else max(left(), last_deadline - time.perf_counter())
-        if not run(max(final, 1.0), 0.0):
+        if not run(to_end(), 0.0):
             out.message = ("the whole tree with its integers held did not solve in the time left"
                            if h.getModelStatus() == highspy.HighsModelStatus.kTimeLimit
                            else "the whole tree with its integers held has no solution")
@@ -254,6 +251,46 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
         out.seconds = time.perf_counter() - t0
 
 
+def _held_by_mip(h, level: list[int], lo, hi, kinds, run, seconds: float, gap: float, left) -> bool:
+    """The integers ``level`` freed (bounds ``lo``, ``hi``) and made integer (``kinds``), the program solved as
+    a MIP for at most ``seconds``; with a plan, they are held at its values and the LP re-solved (for
+    ``left()`` seconds: the solution the next step starts from).  Whether that gave a solution."""
+    h.changeColsBounds(len(level), level, lo, hi)
+    h.changeColsIntegrality(len(level), level, kinds)
+    ok = run(seconds, gap)
+    h.changeColsIntegrality(len(level), level, [_CONT] * len(level))
+    if not ok:
+        return False
+    x = h.getSolution().col_value
+    held = [float(round(x[c])) for c in level]
+    h.changeColsBounds(len(level), level, held, held)
+    return run(left(), 0.0)
+
+
+def _rounded(h, x, level: list[int], site_of: dict[int, tuple], col_lower, col_upper, run, left):
+    """Hold the integers ``level`` at a rounding of the relaxed plan ``x`` and re-solve the LP: the frontier
+    sites first (the one used most, :func:`_pick_sites`), then the units and blocks to the nearest, else
+    units rounded down (less spend and power where rounding up broke a budget or a ceiling).  Returns the
+    LP's solution with them held, or None where no rounding fits (the columns are left held either way)."""
+    sites = [c for c in level if c in site_of]
+    others = [c for c in level if c not in site_of]
+    if sites:
+        held = _pick_sites(x, sites, site_of)
+        h.changeColsBounds(len(sites), sites, held, held)
+        if not run(left(), 0.0):
+            return None
+        x = h.getSolution().col_value
+        if not others:
+            return list(x)
+    for down in (False, True):
+        held = [min(max(float(np.floor(x[c] + 1e-6)) if down else float(round(x[c])), col_lower[c]),
+                    col_upper[c]) for c in others]
+        h.changeColsBounds(len(others), others, held, held)
+        if run(left(), 0.0):
+            return list(h.getSolution().col_value)
+    return None
+
+
 def _pick_sites(x, sites: list[int], site_of: dict[int, tuple]) -> list[float]:
     """One frontier site per year and node, the one the relaxed plan ``x`` used most: 1 there, 0 elsewhere."""
     best: dict[tuple, int] = {}
@@ -266,9 +303,11 @@ def _pick_sites(x, sites: list[int], site_of: dict[int, tuple]) -> list[float]:
 
 
 def _solve_leaves(handle, leaf, seconds: float, mip_gap: float, workers: int | None,
-                  out: StagedStart) -> list[tuple[int, float]] | None:
+                  out: StagedStart, until: float | None = None) -> tuple[list[tuple[int, float]], set[str]]:
     """Each scenario's leaf solved alone with the decisions of the years before it held (the values loaded
-    in ``handle.model``); ``(column, value)`` of every leaf integer, or None if a leaf has no plan."""
+    in ``handle.model``); returns ``(column, value)`` of the integers of every leaf solved with a plan, and
+    the leaf nodes without one.  ``until`` (``perf_counter``): the leaves still running or queued then are
+    given up (their worker processes stopped), and no leaf's limit runs past it."""
     from ..instance import ROOT
 
     m, tree = handle.model, handle.tree
@@ -292,28 +331,34 @@ def _solve_leaves(handle, leaf, seconds: float, mip_gap: float, workers: int | N
     n = max(1, min(n, len(tree.scenarios)))
     # a leaf without a plan drops the whole start, so each leaf gets at least LEAF_SECONDS (most prove in 1-3 s)
     per_leaf = seconds if seconds >= INF else max(LEAF_SECONDS, 0.9 * seconds * n / len(tree.scenarios))
+    if until is not None:
+        per_leaf = min(per_leaf, max(0.05, until - time.perf_counter()))
+    wall = None if until is None else time.time() + (until - time.perf_counter())  # the runner's clock
     results = {}
     with Runner(n) as runner:
         for s in tree.scenarios:
             runner.submit(s.id, leaf, {"instance": s.instance, "commit": handle.commitments,
                                        "hold": past_of[s.id], "from": first, "time_limit": per_leaf,
                                        "mip_gap": mip_gap})
-        for sid, row, error in runner.results():
-            results[sid] = row if error is None else {"status": "error", "message": str(error)}
+        for sid, row, error in runner.results(until=wall):
+            if isinstance(error, Abandoned):
+                row = {"status": "stopped" if error.started else "not started"}
+            results[sid] = row if row is not None else {"status": "error", "message": str(error)}
     for row in results.values():
         out.leaves[row["status"]] = out.leaves.get(row["status"], 0) + 1
-    if any("decisions" not in row for row in results.values()):
-        return None
-    fixes = []
+    fixes, unsolved = [], set()
     for s in tree.scenarios:
         leaf = tree.node_of(s, first)
+        if "decisions" not in results.get(s.id, {}):
+            unsolved.add(leaf)
+            continue
         comps = {}
         for name, key, value in results[s.id]["decisions"]:
             comp = comps.setdefault(name, m.component(name))
             c = handle.column(comp[(*key, leaf)])
             if c is not None:
                 fixes.append((c, value))
-    return fixes
+    return fixes, unsolved
 
 
 def lp_gross(values: list[float] | None, gross_cols: dict[int, float]) -> float | None:
