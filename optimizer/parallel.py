@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -27,6 +28,20 @@ from typing import Any
 
 class WorkersStopped(RuntimeError):
     """The local worker processes died (or could not start)."""
+
+
+TRACKER_FILTER = "ignore:resource_tracker:UserWarning"
+"""The warning filter :func:`_quiet_tracker` gives multiprocessing's resource tracker."""
+
+
+def _quiet_tracker() -> None:
+    """Worker processes stopped at a deadline (:meth:`Runner._abandon`) can leave their pool's semaphores to
+    multiprocessing's resource tracker, which removes them at exit and warns "There appear to be 2 leaked
+    semaphore objects": nothing a user can act on, printed after a solve that kept its time limit.  The tracker
+    is a process started with this process's warning options: this one, added before it starts, silences that
+    warning alone."""
+    if TRACKER_FILTER not in sys.warnoptions:
+        sys.warnoptions.append(TRACKER_FILTER)
 
 
 class Abandoned(Exception):
@@ -84,6 +99,7 @@ class Runner:
 
     def __enter__(self) -> Runner:
         if self.client is None and not self.local:
+            _quiet_tracker()
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
                                              initializer=_lower_priority if self.nice else None,
                                              initargs=(self.nice,) if self.nice else ())
@@ -191,9 +207,14 @@ class Runner:
         if self.client is not None:
             self.client.cancel(list(self._running))
         elif self._pool is not None and running:
-            for process in list(getattr(self._pool, "_processes", {}).values()):
+            processes = list(getattr(self._pool, "_processes", {}).values())
+            for process in processes:
                 process.terminate()
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.join(5)
+            # the workers are gone: the pool's manager sees it and ends at once, and waiting for it lets the
+            # pool close its queues (without it, their semaphores were reported leaked at exit)
+            self._pool.shutdown(wait=not any(p.is_alive() for p in processes), cancel_futures=True)
             self._pool = None
         self._running.clear()
         for key in running:
