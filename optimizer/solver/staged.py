@@ -47,6 +47,7 @@ from .result import Progress
 
 INF = highspy.kHighsInf
 _CONT = highspy.HighsVarType.kContinuous
+_INT = highspy.HighsVarType.kInteger
 INTEGERS = ("n", "K", "z")
 """The integer decisions (chip units, cumulative blocks, frontier sites)."""
 
@@ -119,12 +120,15 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
     by_depth: dict[int, list[int]] = {}
     site_of: dict[int, tuple] = {}  # frontier-site columns -> (year, node): one site is picked per group
     node_of: dict[int, str] = {}
+    units: set[int] = set()  # chip-unit columns
     for name in INTEGERS:
         for index, var in m.component(name).items():
             c = handle.column(var)
             if c is not None and integrality[c] != _CONT and col_lower[c] < col_upper[c]:
                 by_depth.setdefault(_depth(index[-1]), []).append(c)
                 node_of[c] = index[-1]
+                if name == "n":
+                    units.add(c)
                 if name == "z":
                     site_of[c] = index[-2:]
     leaf_depth = len(tree.stage_years)
@@ -190,7 +194,7 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
             # ceiling); where that finds no plan (a frontier site the held past cannot fill), the level's MIP.
             # Measured at 54 scenarios, rounding alone ended better than the level MIPs (51,696 against
             # 51,572 in HiGHS's units) in a fraction of the time
-            start, how = _rounded(h, x, level, site_of, col_lower, col_upper, run, left), "rounded"
+            start, how = _rounded(h, x, level, site_of, units, col_lower, col_upper, run, left), "rounded"
             ok = start is not None
             if not ok:
                 how = "MIP"
@@ -222,10 +226,13 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
             if unsolved:  # leaves without a plan (out of time): their relaxed plan rounded, the others held
                 say(f"{len(unsolved):,} leaves not solved in time: their relaxed plan rounded")
                 rest = [c for c in leaves if node_of[c] in unsolved]
-                if _rounded(h, x, rest, site_of, col_lower, col_upper, run, to_end) is None and not _held_by_mip(
-                        h, rest, [col_lower[c] for c in rest], [col_upper[c] for c in rest],
-                        [integrality[c] for c in rest], run, max(0.05, to_end() - reserve), max(mip_gap, LEVEL_GAP),
-                        to_end):  # where no rounding fits (a frontier site the held past cannot fill): their MIP
+                spare = lambda: max(0.05, to_end() - max(1.0, lp_seconds))  # noqa: E731  (the last LP's kept)
+                fits = _rounded(h, x, rest, site_of, units, col_lower, col_upper, run, to_end,
+                                sites_mip=spare) is not None
+                if not fits:  # where no rounding fits: the leaves left as one MIP
+                    fits = _held_by_mip(h, rest, [col_lower[c] for c in rest], [col_upper[c] for c in rest],
+                                        [integrality[c] for c in rest], run, spare(), max(mip_gap, LEVEL_GAP), to_end)
+                if not fits:
                     out.message = "a leaf found no plan in its time, nor a rounding or a MIP of the leaves left"
                     return out
         h.changeColsIntegrality(len(cols), cols, [integrality[c] for c in cols])
@@ -267,23 +274,33 @@ def _held_by_mip(h, level: list[int], lo, hi, kinds, run, seconds: float, gap: f
     return run(left(), 0.0)
 
 
-def _rounded(h, x, level: list[int], site_of: dict[int, tuple], col_lower, col_upper, run, left):
+def _rounded(h, x, level: list[int], site_of: dict[int, tuple], units: set[int], col_lower, col_upper, run,
+             left, sites_mip=None):
     """Hold the integers ``level`` at a rounding of the relaxed plan ``x`` and re-solve the LP: the frontier
     sites first (the one used most, :func:`_pick_sites`), then the units and blocks to the nearest, else
-    units rounded down (less spend and power where rounding up broke a budget or a ceiling).  Returns the
-    LP's solution with them held, or None where no rounding fits (the columns are left held either way)."""
+    units rounded down (less spend and power where rounding up broke a budget or a ceiling), else blocks too
+    (``units``: the chip-unit columns).  Returns the
+    LP's solution with them held, or None where no rounding fits (the columns are left held either way).
+    With ``sites_mip`` (a function giving seconds), sites the held past cannot fill are chosen by a MIP with
+    the sites alone integer instead of giving up."""
     sites = [c for c in level if c in site_of]
     others = [c for c in level if c not in site_of]
     if sites:
         held = _pick_sites(x, sites, site_of)
         h.changeColsBounds(len(sites), sites, held, held)
-        if not run(left(), 0.0):
+        ok = run(left(), 0.0)
+        if not ok and sites_mip is not None:
+            ok = _held_by_mip(h, sites, [col_lower[c] for c in sites], [col_upper[c] for c in sites],
+                              [_INT] * len(sites), run, sites_mip(), LEVEL_GAP, left)
+        if not ok:
             return None
         x = h.getSolution().col_value
         if not others:
             return list(x)
-    for down in (False, True):
-        held = [min(max(float(np.floor(x[c] + 1e-6)) if down else float(round(x[c])), col_lower[c]),
+    # to the nearest; else chip units down and blocks to the nearest (a block rounded down takes 125-200 MW of
+    # chips with it); else everything down
+    for down in (lambda c: False, lambda c: c in units, lambda c: True):
+        held = [min(max(float(np.floor(x[c] + 1e-6)) if down(c) else float(round(x[c])), col_lower[c]),
                     col_upper[c]) for c in others]
         h.changeColsBounds(len(others), others, held, held)
         if run(left(), 0.0):
