@@ -287,6 +287,12 @@ def test_value_of_information_of_an_unproven_plan_says_so(hedge):
     lines = value_of_information_lines(unproven)
     assert lines[:len(proven)] == proven
     assert "not proven optimal (gap 1.23%)" in lines[-1] and "EVPI is smaller and VSS larger" in lines[-1]
+    # with VSS not known, the sentence speaks of EVPI alone
+    unproven.tree_summary = dataclasses.replace(plan.tree_summary, vss=None, base_plan_status="EEV not solved in time")
+    lines = value_of_information_lines(unproven)
+    assert lines[1] == "VSS: not known (EEV not solved in time). A longer --time-limit gives those solves time."
+    assert lines[-1].startswith("This value uses the stochastic plan RP") and "so EVPI is smaller than shown" in \
+        lines[-1] and "VSS" not in lines[-1] and lines[-1].endswith("to prove it.")
 
 
 def test_analyses_workers_yield_to_the_main_solve():

@@ -426,9 +426,12 @@ def value_of_information_lines(plan: Plan) -> list[str]:
         lines.append("Value of information: not computed (--no-value-of-information, or the plan has no solution).")
     elif plan.status is SolveStatus.FEASIBLE and (_has(evpi) or _has(vss)):
         gap = f" (gap {plan.mip_gap:.2%})" if _has(plan.mip_gap) else ""
-        lines.append(f"These values use the stochastic plan RP, which is not proven optimal{gap}: the true RP can "
-                     "be higher for max_training (lower for min_cost), so EVPI is smaller and VSS larger than shown "
-                     "by up to that gap. Solve without a time limit to prove them.")
+        moves = " and ".join(x for x, known in (("EVPI is smaller", _has(evpi)), ("VSS larger", _has(vss))) if known)
+        these = "These values use" if _has(evpi) and _has(vss) else "This value uses"
+        lines.append(f"{these} the stochastic plan RP, which is not proven optimal{gap}: the true RP can "
+                     f"be higher for max_training (lower for min_cost), so {moves} than shown "
+                     "by up to that gap. Solve without a time limit to prove "
+                     f"{'them' if _has(evpi) and _has(vss) else 'it'}.")
     elif str(status or "optimal") != "optimal" and _has(vss):
         lines.append(f"EEV is not proven, {status}: VSS is known only within that gap.")
     return lines
