@@ -18,7 +18,10 @@ tree (docs/performance.md, "Trees a planner believes"):
    program solved as a MIP;
 3. with every node above the leaves held, each scenario's leaf (the years
    after the last stage) is a v1 program of its own, its past held: solved
-   alone, on local worker processes;
+   alone, on local worker processes, until the whole solve's end nears; a
+   leaf left without a plan then is rounded from the relaxed plan as a level
+   is (its sites by a MIP of the sites alone where the most-used ones cannot
+   be held), else the leaves left are solved as one MIP;
 4. every integer of the whole tree is held at the values found and the rest
    of the program (operation, serving, money) is solved once more, jointly:
    a plan of the whole tree, feasible by construction and non-anticipative
