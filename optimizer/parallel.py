@@ -212,8 +212,8 @@ class Runner:
                 process.terminate()
             for process in processes:
                 process.join(5)
-            # the workers are gone: the pool's manager sees it and ends at once, and waiting for it lets the
-            # pool close its queues (without it, their semaphores were reported leaked at exit)
+            # once the workers are gone the pool's manager ends at once: waiting for it closes the pool's queues
+            # now (the semaphores a stopped worker held are still left to the tracker: _quiet_tracker)
             self._pool.shutdown(wait=not any(p.is_alive() for p in processes), cancel_futures=True)
             self._pool = None
         self._running.clear()

@@ -31,7 +31,7 @@ from .instance import ROOT, Instance
 from .parallel import Abandoned, Runner, default_workers
 from .plan import Plan
 from .plan.commit import commitments_from, commitments_of
-from .plan.summary import CommitmentSummary, TreeSummary
+from .plan.summary import NOT_IN_TIME, CommitmentSummary, TreeSummary
 from .plan.tables import commitments_table
 from .solver import ModelHandle, Progress, SolveOptions, SolveStatus
 from .solver.staged import STAGED_START_SCENARIOS
@@ -545,7 +545,7 @@ def _why_unsolved(row: dict | None) -> str:
     time limit: HiGHS's ``no_solution``), ``not solved`` (no row), or its status (``infeasible``, ...)."""
     if row is None:
         return "not solved"
-    return "not solved in time" if row.get("status") == SolveStatus.NO_SOLUTION.value else str(row.get("status"))
+    return NOT_IN_TIME if row.get("status") == SolveStatus.NO_SOLUTION.value else str(row.get("status"))
 
 
 def _commitment_cost(plan: Plan, free: dict, through: int) -> None:
@@ -597,7 +597,7 @@ def _value_of_information(plan: Plan, results: dict[str, dict]) -> None:
         (why, n), *more = unsolved.items()
         found["wait_and_see_status"] = ", ".join([f"{n} of {len(ws)} scenarios {why}",
                                                   *(f"{k} {other}" for other, k in more)])
-    if all(_ok(r) for r in ws.values()):
+    if not unsolved:
         found["wait_and_see"] = tree.risk_measure({sid: r["objective"] for sid, r in ws.items()})
         if plan.status.has_plan:
             found["evpi"] = sign * (found["wait_and_see"] - plan.objective)

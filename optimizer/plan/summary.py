@@ -6,6 +6,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+NOT_IN_TIME = "not solved in time"
+"""How ``wait_and_see_status`` and ``base_plan_status`` say that a time limit left a solve without a value."""
+
 
 @dataclass(frozen=True)
 class ObjectiveParts:

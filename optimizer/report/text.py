@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 import pandas as pd
 
 from ..plan import Plan
+from ..plan.summary import NOT_IN_TIME
 from ..solver import SolveStatus
 from .units import fmt_number, fmt_objective, fmt_share, fmt_usd, objective_unit
 
@@ -426,12 +427,12 @@ def value_of_information_lines(plan: Plan) -> list[str]:
         lines.append("Value of information: not computed (--no-value-of-information, or the plan has no solution).")
     elif plan.status is SolveStatus.FEASIBLE and (_has(evpi) or _has(vss)):
         gap = f" (gap {plan.mip_gap:.2%})" if _has(plan.mip_gap) else ""
+        both = _has(evpi) and _has(vss)
         moves = " and ".join(x for x, known in (("EVPI is smaller", _has(evpi)), ("VSS larger", _has(vss))) if known)
-        these = "These values use" if _has(evpi) and _has(vss) else "This value uses"
-        lines.append(f"{these} the stochastic plan RP, which is not proven optimal{gap}: the true RP can "
-                     f"be higher for max_training (lower for min_cost), so {moves} than shown "
-                     "by up to that gap. Solve without a time limit to prove "
-                     f"{'them' if _has(evpi) and _has(vss) else 'it'}.")
+        lines.append(f"{'These values use' if both else 'This value uses'} the stochastic plan RP, which is not "
+                     f"proven optimal{gap}: the true RP can be higher for max_training (lower for min_cost), so "
+                     f"{moves} than shown by up to that gap. Solve without a time limit to prove "
+                     f"{'them' if both else 'it'}.")
     elif str(status or "optimal") != "optimal" and _has(vss):
         lines.append(f"EEV is not proven, {status}: VSS is known only within that gap.")
     return lines
@@ -439,7 +440,7 @@ def value_of_information_lines(plan: Plan) -> list[str]:
 
 def _more_time(why: str) -> str:
     """The hint after a value of information a time limit left unknown."""
-    return " A longer --time-limit gives those solves time." if "in time" in why else ""
+    return " A longer --time-limit gives those solves time." if NOT_IN_TIME in why else ""
 
 
 def _has(v) -> bool:

@@ -60,7 +60,8 @@ shipped one among them) from the starting plan of :func:`~optimizer.solver.highs
 them sooner (docs/performance.md)."""
 
 LEAF_SECONDS = 10.0
-"""The least time limit of a leaf's solve, whatever the share of the time left."""
+"""The least time limit of a leaf's solve, whatever the share of the time left (never past the leaves'
+deadline, :data:`LPS_AFTER_LEAVES`)."""
 
 LPS_AFTER_LEAVES = 3.0
 """The leaves end this many times the LP relaxation's seconds (at least 1 s) before the end of the whole
@@ -197,8 +198,8 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
             # ceiling); where that finds no plan (a frontier site the held past cannot fill), the level's MIP.
             # Measured at 54 scenarios, rounding alone ended better than the level MIPs (51,696 against
             # 51,572 in HiGHS's units) in a fraction of the time
-            start, how = _rounded(h, x, level, site_of, units, col_lower, col_upper, run, left), "rounded"
-            ok = start is not None
+            how = "rounded"
+            ok = _rounded(h, x, level, site_of, units, col_lower, col_upper, run, left) is not None
             if not ok:
                 how = "MIP"
                 ok = _held_by_mip(h, level, lo, hi, [integrality[c] for c in level], run, limit(),
@@ -229,7 +230,10 @@ def staged_start(handle, deadline: float | None, *, leaf, mip_gap: float = 1e-4,
             if unsolved:  # leaves without a plan (out of time): their relaxed plan rounded, the others held
                 say(f"{len(unsolved):,} leaves not solved in time: their relaxed plan rounded")
                 rest = [c for c in leaves if node_of[c] in unsolved]
-                spare = lambda: max(0.05, to_end() - max(1.0, lp_seconds))  # noqa: E731  (the last LP's kept)
+
+                def spare() -> float:  # a fallback MIP's seconds: the last LP's are kept
+                    return max(0.05, to_end() - max(1.0, lp_seconds))
+
                 fits = _rounded(h, x, rest, site_of, units, col_lower, col_upper, run, to_end,
                                 sites_mip=spare) is not None
                 if not fits:  # where no rounding fits: the leaves left as one MIP
@@ -282,8 +286,8 @@ def _rounded(h, x, level: list[int], site_of: dict[int, tuple], units: set[int],
     """Hold the integers ``level`` at a rounding of the relaxed plan ``x`` and re-solve the LP: the frontier
     sites first (the one used most, :func:`_pick_sites`), then the units and blocks to the nearest, else
     units rounded down (less spend and power where rounding up broke a budget or a ceiling), else blocks too
-    (``units``: the chip-unit columns).  Returns the
-    LP's solution with them held, or None where no rounding fits (the columns are left held either way).
+    (``units``: the chip-unit columns).  Returns the LP's solution with them held, or None where no rounding
+    fits (the columns are left held either way).
     With ``sites_mip`` (a function giving seconds), sites the held past cannot fill are chosen by a MIP with
     the sites alone integer instead of giving up."""
     sites = [c for c in level if c in site_of]
@@ -349,7 +353,7 @@ def _solve_leaves(handle, leaf, seconds: float, mip_gap: float, workers: int | N
                     past_of[sid].append((name, (*index[:-1], ROOT), value))
     n = workers if workers is not None else (default_workers() if mp.parent_process() is None else 1)
     n = max(1, min(n, len(tree.scenarios)))
-    # a leaf without a plan drops the whole start, so each leaf gets at least LEAF_SECONDS (most prove in 1-3 s)
+    # each leaf gets at least LEAF_SECONDS (most prove in 1-3 s): a leaf left without a plan is only rounded
     per_leaf = seconds if seconds >= INF else max(LEAF_SECONDS, 0.9 * seconds * n / len(tree.scenarios))
     if until is not None:
         per_leaf = min(per_leaf, max(0.05, until - time.perf_counter()))
