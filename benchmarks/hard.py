@@ -24,6 +24,7 @@ plan; SPEC is ``;``-separated items:
 
     o:threads=2          a HiGHS option (repeatable), value parsed as int, float, bool or text
     ws:0                 no starting-plan heuristic (optimizer.solver.highs._mip_start)
+    race:0               no second search on an idle core (optimizer.solver.race; default: as solve decides)
     wsgap:1e-3           stopping gap of the starting-plan runs (optimizer.solver.highs.START_GAP)
 
 (The formulation experiments of issue 13 are in docs/performance.md; the
@@ -102,8 +103,9 @@ def load_case(name: str):
 
 
 def parse_spec(spec: str) -> dict:
-    """``o:name=value;ws:0;wsgap:1e-3`` -> {"options": {...}, "warm_start": bool, "ws_gap": float}."""
-    out = {"options": {}, "warm_start": True}
+    """``o:name=value;ws:0;wsgap:1e-3;race:0`` -> {"options": {...}, "warm_start": bool, "ws_gap": float,
+    "race": bool | None}."""
+    out = {"options": {}, "warm_start": True, "race": None}
     for item in filter(None, (s.strip() for s in spec.split(";"))):
         key, _, val = item.partition(":")
         if key == "o":
@@ -113,8 +115,10 @@ def parse_spec(spec: str) -> dict:
             out["warm_start"] = val not in ("0", "false", "off")
         elif key == "wsgap":
             out["ws_gap"] = float(val)
+        elif key == "race":
+            out["race"] = val not in ("0", "false", "off")
         else:
-            raise SystemExit(f"unknown config item {item!r} (o:, ws:, wsgap:)")
+            raise SystemExit(f"unknown config item {item!r} (o:, ws:, wsgap:, race:)")
     return out
 
 
@@ -149,7 +153,7 @@ def run_child(name: str, spec: dict, time_limit: float) -> dict:
     so._mip_start = timed_mip_start
     inst = load_case(name)
     t1 = time.perf_counter()
-    plan = solve(inst, time_limit=time_limit, mip_gap=GAP, warm_start=spec["warm_start"])
+    plan = solve(inst, time_limit=time_limit, mip_gap=GAP, warm_start=spec["warm_start"], race=spec.get("race"))
     seconds = time.perf_counter() - t1
     res = plan.result
     nodes, iters = res.nodes, res.iterations
@@ -158,7 +162,8 @@ def run_child(name: str, spec: dict, time_limit: float) -> dict:
             "build_seconds": res.build_seconds, "handoff_seconds": res.handoff_seconds,
             "solve_seconds": res.solve_seconds, "nodes": nodes, "iterations": iters,
             "ws_seconds": ws.get("seconds"),
-            "rows": res.rows, "columns": res.columns, "integers": res.integers, "nonzeros": res.nonzeros}
+            "rows": res.rows, "columns": res.columns, "integers": res.integers, "nonzeros": res.nonzeros,
+            "helper": res.helper}
 
 
 def in_subprocess(name: str, spec_text: str, time_limit: float) -> dict:
@@ -223,7 +228,7 @@ def consistency(runs: dict[str, list[dict]]) -> list[str]:
 
 def fmt_table(runs: list[dict]) -> str:
     head = (f"{'case':<18}{'status':<10}{'objective':>20}{'gap':>10}{'seconds':>9}{'ws s':>7}"
-            f"{'nodes':>9}{'iters':>10}{'ints':>6}")
+            f"{'nodes':>9}{'iters':>10}{'ints':>6}  second search")
     lines = [head, "-" * len(head)]
     for r in runs:
         gap = "-" if r.get("gap") is None else f"{r['gap']:.2e}"
@@ -231,8 +236,16 @@ def fmt_table(runs: list[dict]) -> str:
         ws = "-" if r.get("ws_seconds") is None else f"{r['ws_seconds']:.2f}"
         lines.append(f"{r['case']:<18}{r['status']:<10}{obj:>20}{gap:>10}{r['seconds']:>9.2f}{ws:>7}"
                      f"{_i(r.get('nodes')):>9}{_i(r.get('iterations')):>10}"
-                     f"{_i(r.get('integers')):>6}")
+                     f"{_i(r.get('integers')):>6}  {_second(r.get('helper'))}")
     return "\n".join(lines)
+
+
+def _second(helper: dict | None) -> str:
+    """What the second search gave: - (none ran), or from when, and whether its plan or bound is the one kept."""
+    if not helper:
+        return "-"
+    kept = [w for w, used in (("plan", helper.get("plan")), ("bound", helper.get("bound_used"))) if used]
+    return f"from {helper['started_after']:.0f} s, kept: {' and '.join(kept) or 'nothing'}"
 
 
 def _i(x) -> str:

@@ -51,6 +51,7 @@ def solve_model(
     abs_gap: float | None = None,
     deadline: float | None = None,
     workers: int | None = None,
+    race: bool | None = None,
 ) -> Plan:
     """One build and one solve: the plan of ``instance`` (holding ``commitments``), nothing around it.
 
@@ -58,14 +59,15 @@ def solve_model(
     purchases and block starts, from :func:`root_values`; the EEV solves by first-stage branch);
     ``abs_gap`` stops at that absolute gap instead of ``mip_gap`` (:class:`~optimizer.solver.SolveOptions`);
     ``deadline`` (``time.time()``) ends the solve then at the latest, the build included; ``workers``: local
-    processes for the leaves of a large tree's staged starting plan (:mod:`optimizer.solver.staged`).
+    processes for the leaves of a large tree's staged starting plan (:mod:`optimizer.solver.staged`); ``race``:
+    a second search on an idle core (:class:`~optimizer.solver.SolveOptions`).
     """
     handle = ModelHandle(instance, commitments=commitments)
     handle.fix(hold or ())
     time_limit = search_limit(handle, deadline, time_limit)
     result = handle.solve(SolveOptions(time_limit=time_limit, mip_gap=0.0 if abs_gap is not None else mip_gap,
                                        abs_gap=abs_gap, threads=threads, log=log, progress=progress,
-                                       warm_start=warm_start, workers=workers))
+                                       warm_start=warm_start, workers=workers, race=race))
     return Plan.from_model(instance, handle.model, result)
 
 
@@ -209,6 +211,7 @@ def solve(
     on_step: Callable[[str], None] | None = None,
     method: str = "auto",
     ranks: int | None = None,
+    race: bool | None = None,
 ) -> Plan | None:
     """Build, solve and report the plan of an instance.
 
@@ -241,6 +244,12 @@ def solve(
       from HiGHS's callbacks; ``warm_start`` hands HiGHS a starting plan first
       (docs/model.md, "Starting plan"); ``on_step`` is called with a line of
       text as each analysis solve beside the main one finishes.
+    * ``race``: a search of a v1 program still unproven after 5 s shares the
+      work with a second search (another random seed) on an idle core, and
+      reports the better plan and the tighter bound (:mod:`optimizer.solver.race`).
+      Default: where a core is idle (never while analyses run on local
+      workers beside the solve); ``False`` keeps one search (its plan then depends on the
+      machine's speed only through the time limit).
     * ``method`` (``auto``, ``de``, ``ph``; :func:`choose_method`) says how a
       tree is solved: ``ph`` decomposes it by progressive hedging on ``ranks``
       MPI ranks started through ``mpiexec`` (default 3), or on the ranks of
@@ -301,7 +310,8 @@ def solve(
         else:
             plan = solve_model(instance, commitments=commitments, threads=threads, log=log, progress=progress,
                                warm_start=warm_start, deadline=deadline, workers=_leaf_workers(workers, client),
-                               **options)
+                               race=False if race is None and jobs and runner.client is None and not runner.local
+                               else race, **options)
         results = jobs.finish(runner) if side is None else side.join()
     if commitments is not None:
         _commitment_cost(plan, results["free"], through)

@@ -32,12 +32,16 @@ from pyomo.contrib.solver.solvers.highs import Highs
 from formulations import build_model, structure_key, update_model
 from formulations.model import node_values
 
-from . import staged
+from . import race, staged
+from .race import better as _better
+from .race import tighter as _tighter
 from .result import Progress, SolveResult, SolveStatus
 
 INF = highspy.kHighsInf
 _S = highspy.HighsModelStatus
 _CONT, _INT = highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger
+_IMPROVING = highspy.cb.HighsCallbackType.kCallbackMipImprovingSolution
+_SEARCHED = (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE, SolveStatus.NO_SOLUTION)  # a search ran; it may have a plan
 
 EXTRA_OPTIONS: dict = {}
 """HiGHS options applied to every solve (starting plan and search); empty. A hook for benchmarks of solver
@@ -69,7 +73,9 @@ class SolveOptions:
     are solved on ``workers`` local processes: default the cores, 1 in this process); ``start`` is a HiGHS
     column vector to start from
     instead (a plan of the same handle); ``progress`` receives
-    :class:`~optimizer.solver.result.Progress` reports during the search.
+    :class:`~optimizer.solver.result.Progress` reports during the search; ``race`` lets a search that has
+    not proven its plan after :data:`~optimizer.solver.race.RACE_AFTER` seconds share the work with a second
+    search on an idle core (:mod:`optimizer.solver.race`; None: where one is idle, True/False: always/never).
     """
 
     time_limit: float | None = None
@@ -81,6 +87,7 @@ class SolveOptions:
     start: Sequence[float] | None = None
     progress: Callable[[Progress], None] | None = None
     workers: int | None = None
+    race: bool | None = None
 
     def __post_init__(self):
         if self.time_limit is not None and not self.time_limit >= 0:
@@ -388,7 +395,7 @@ class ModelHandle:
         # "bound": the bound of the program with continuous chip units (HiGHS's units), from the starting
         # plan; the search stops ("proven") once its incumbent is within the gap of it (on_event)
         state = {"final": False, "gross": None, "last": 0.0, "bound": None, "proven": False,
-                 "max": _maximizing(h)}
+                 "max": _maximizing(h), "racer": None}
 
         def on_event(e):
             if not state["final"]:  # the starting-plan phases solve restricted programs
@@ -397,10 +404,17 @@ class ModelHandle:
             inc = d.objective_function_value if abs(d.objective_function_value) < 1e50 else None
             bnd = _tighter(d.mip_dual_bound if abs(d.mip_dual_bound) < 1e50 else None, state["bound"],
                            state["max"])
+            racer = state["racer"]
+            if racer is not None:  # share with the second search; the better incumbent, the tighter bound
+                plan = d.mip_solution if e.callback_type == _IMPROVING and inc is not None else None
+                other_inc, other_bnd = racer.exchange(inc, bnd, None if plan is None else np.array(plan))
+                inc, bnd = _better(inc, other_inc, state["max"]), _tighter(bnd, other_bnd, state["max"])
             if e.data_in is not None:
                 # HiGHS keeps the interrupt flag from one run to the next: set it on every call, either way.
-                # The stop is decided on the relaxed bound alone, which _result applies to the same incumbent.
-                stop = inc is not None and _within(inc, state["bound"], opts.mip_gap, state["abs_gap"])
+                # HiGHS stops on its own bound; capplan on the relaxed bound and the second search's values,
+                # which _result applies to the same incumbent.
+                stop = inc is not None and _within(inc, bnd if racer is not None else state["bound"],
+                                                   opts.mip_gap, state["abs_gap"])
                 e.interrupt(stop)
                 state["proven"] = state["proven"] or stop
             now = time.perf_counter()
@@ -428,11 +442,16 @@ class ModelHandle:
             if opts.abs_gap is not None:
                 abs_gap = opts.abs_gap / abs(factor)
             state.update(final=True, gross=gross, abs_gap=abs_gap)
-            if opts.progress is not None or state["bound"] is not None:
+            if own and size["integers"] and race.applies(opts.race, opts.threads, self.tree.trivial):
+                state["racer"] = race.Racer(h, maximize=state["max"], rel_gap=opts.mip_gap, abs_gap=abs_gap,
+                                            deadline=deadline, options=EXTRA_OPTIONS, log=opts.log)
+            if opts.progress is not None or state["bound"] is not None or state["racer"] is not None:
                 h.cbMipImprovingSolution.subscribe(on_event)
                 h.cbMipInterrupt.subscribe(on_event)
                 subscribed = True
             self._options(opts, deadline, rel_gap=opts.mip_gap, abs_gap=abs_gap)
+            if state["racer"] is not None:
+                state["racer"].arm()
             try:
                 h.run()
             except Exception as exc:  # the solver itself failed: report, never crash the caller
@@ -443,8 +462,9 @@ class ModelHandle:
             if subscribed:
                 h.cbMipImprovingSolution.unsubscribe(on_event)
                 h.cbMipInterrupt.unsubscribe(on_event)
+            helper = state["racer"].finish() if state["racer"] is not None else None
         return self._result(opts, gross, factor, own, size, version, time.perf_counter() - start, abs_gap,
-                            relaxed_bound=state["bound"], proven=state["proven"])
+                            relaxed_bound=state["bound"], proven=state["proven"], helper=helper)
 
     def _options(self, opts: SolveOptions, deadline: float | None, *, rel_gap: float, abs_gap: float) -> None:
         """Every option of a run, set in one place."""
@@ -464,27 +484,43 @@ class ModelHandle:
 
     def _result(self, opts: SolveOptions, gross, factor: float, own: bool, size: dict, version: str,
                 seconds: float, abs_gap: float, relaxed_bound: float | None = None,
-                proven: bool = False) -> SolveResult:
+                proven: bool = False, helper: race.HelperResult | None = None) -> SolveResult:
         h = self.highs
         info = h.getInfo()
         status = status_of(h)
         has_plan = status.has_plan
         mip = info.mip_node_count >= 0
         maximize = _maximizing(h)
+        inc = info.objective_function_value if has_plan else None
+        plan = None  # the second search's plan, where it is the better one
+        if (helper is not None and helper.values is not None and status in _SEARCHED
+                and _better(inc, helper.incumbent, maximize) != inc):
+            plan, inc, has_plan = helper.values, helper.incumbent, True
+            if status is SolveStatus.NO_SOLUTION:
+                status = SolveStatus.FEASIBLE
         gap = bound = None
         if mip:
             bound = info.mip_dual_bound if abs(info.mip_dual_bound) < 1e50 else None
             if has_plan:  # a relaxation's bound is valid only where the program has a plan
                 bound = _tighter(bound, relaxed_bound, maximize)
+                if helper is not None and status in _SEARCHED:  # the same program's: valid too
+                    bound = _tighter(bound, helper.bound, maximize)
         elif status is SolveStatus.OPTIMAL:
             bound = info.objective_function_value
         if has_plan:
             gap = 0.0
             if mip and bound is not None:
-                inc = info.objective_function_value
                 gap = abs(bound - inc) / max(abs(inc), abs(gross or 0.0), 1e-9)
-                if status is SolveStatus.FEASIBLE and proven and _within(inc, bound, opts.mip_gap, abs_gap):
+                if (status is SolveStatus.FEASIBLE and (proven or helper is not None)
+                        and _within(inc, bound, opts.mip_gap, abs_gap)):
                     status = SolveStatus.OPTIMAL  # stopped by capplan at the gap (see solve)
+        second = None
+        if helper is not None:
+            scaled = {k: None if v is None else v * factor for k, v in (("incumbent", helper.incumbent),
+                                                                          ("bound", helper.bound))}
+            second = {"seed": race.HELPER_SEED, "started_after": helper.started_at, "seconds": helper.seconds,
+                      "status": helper.status, **scaled, "plan": plan is not None,
+                      "bound_used": bound is not None and helper.bound is not None and bound == helper.bound}
         if bound is not None:
             bound *= factor
         if status is SolveStatus.OPTIMAL:
@@ -504,14 +540,16 @@ class ModelHandle:
         else:
             msg = f"HiGHS ended with {h.modelStatusToString(h.getModelStatus())}"
         objective = None
+        if plan is not None:  # HiGHS holds it from now on (values(), the analyses after the solve)
+            self._set_start(plan)
         if has_plan:
             self.load(h.getSolution().col_value)
-            objective = (pyo.value(self.model.obj) if own else info.objective_function_value) * factor
+            objective = (pyo.value(self.model.obj) if own else inc) * factor
         return SolveResult(status, msg, objective, bound, gap, self.build_seconds, self.handoff_seconds, seconds,
                            "highs", version, **size, gross=None if not gross else abs(gross * factor),
                            handle=self if has_plan else None, nodes=info.mip_node_count,
                            iterations=info.simplex_iteration_count,
-                           start=None if self.staged is None else self.staged.summary(factor))
+                           start=None if self.staged is None else self.staged.summary(factor), helper=second)
 
     def load(self, values: Sequence[float]) -> None:
         """Load a HiGHS column vector into the model's variables (integers made exact)."""
@@ -785,13 +823,6 @@ def solve_leaf(payload: dict) -> dict:
 def _maximizing(h: highspy.Highs) -> bool:
     """Whether HiGHS maximizes (read from the sense alone: getLp() would copy the whole program)."""
     return h.getObjectiveSense()[1] == highspy.ObjSense.kMaximize
-
-
-def _tighter(a: float | None, b: float | None, maximize: bool) -> float | None:
-    """The tighter of two bounds (either may be None): the smaller for a maximisation."""
-    if a is None or b is None:
-        return b if a is None else a
-    return min(a, b) if maximize else max(a, b)
 
 
 def _within(incumbent: float, bound: float | None, rel_gap: float, abs_gap: float) -> bool:

@@ -63,7 +63,8 @@ class SolveResult:
     max_training plan is relative to; ``nodes`` and ``iterations`` count
     HiGHS's branch-and-bound nodes (-1: solved as an LP) and simplex
     iterations; ``start`` describes a large tree's staged starting plan
-    (:mod:`optimizer.solver.staged`); ``handle`` is the :class:`~optimizer.solver.ModelHandle`
+    (:mod:`optimizer.solver.staged`); ``helper`` the second search on an idle
+    core (:mod:`optimizer.solver.race`), where one ran; ``handle`` is the :class:`~optimizer.solver.ModelHandle`
     holding the solved model (for marginal values and re-solves; never
     pickled).
     """
@@ -91,6 +92,10 @@ class SolveResult:
     # a large tree's staged starting plan (solver/staged.py): its objective and LP bound (spec units), seconds,
     # leaf solves by status, and what happened; None where none was made
     start: dict | None = None
+    # the second search on an idle core (solver/race.py), where one ran: its seed, when it started and how long
+    # it ran (seconds), HiGHS's status of it, its incumbent and bound (spec units), whether its plan is the one
+    # reported ("plan") and whether its bound is the one reported ("bound_used"); None where none ran
+    helper: dict | None = None
     # the ModelHandle holding the solved model, for marginals and re-solves (not pickled: see __getstate__)
     handle: object = field(default=None, repr=False, compare=False)
 

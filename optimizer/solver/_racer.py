@@ -1,0 +1,118 @@
+"""The helper process of a race (:mod:`optimizer.solver.race`): the same MIP, another random seed.
+
+Run as a script (``python _racer.py FD``), so that it imports numpy and highspy
+alone, never the caller's ``__main__`` nor the optimizer package; FD is its end
+of a socket pair, wrapped as a :class:`multiprocessing.connection.Connection`.
+
+Messages (pickled tuples).  In: the payload first (the program's arrays, the
+starting plan, the options and the seed), then ``("best", incumbent, bound)``
+when the solve's view changes, and ``("stop",)``.  Out: ``("state",
+incumbent, bound)`` when this search's own values change, and
+``("done", status, incumbent, bound, values)`` at the end.  Objective values
+are in HiGHS's units and sense; None where there is none.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from multiprocessing.connection import Connection
+
+import highspy
+import numpy as np
+
+_BIG = 1e50
+_SEND_EVERY = 0.1  # seconds between two state messages (the last one is always sent with "done")
+
+
+def build(payload: dict) -> highspy.Highs:
+    """A HiGHS object holding the payload's program, starting plan and options."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = payload["num_col"], payload["num_row"]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = payload["col_cost"], payload["col_lower"], payload["col_upper"]
+    lp.row_lower_, lp.row_upper_ = payload["row_lower"], payload["row_upper"]
+    lp.a_matrix_.format_ = highspy.MatrixFormat(payload["format"])  # column- or row-wise, as the solve's
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = payload["num_col"], payload["num_row"]
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = (payload["start"], payload["index"],
+                                                                     payload["value"])
+    lp.sense_ = highspy.ObjSense.kMaximize if payload["maximize"] else highspy.ObjSense.kMinimize
+    lp.offset_ = payload["offset"]
+    kinds = {0: highspy.HighsVarType.kContinuous, 1: highspy.HighsVarType.kInteger}
+    lp.integrality_ = [kinds[int(k)] for k in payload["integrality"]]
+    h.passModel(lp)
+    for name, value in payload["options"].items():
+        h.setOptionValue(name, value)
+    if payload.get("values") is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = list(payload["values"])
+        sol.value_valid = True
+        h.setSolution(sol)
+    return h
+
+
+def within(inc, bound, rel_gap: float, abs_gap: float) -> bool:
+    """The solve's stopping rule (:func:`optimizer.solver.highs._within`)."""
+    if inc is None or bound is None:
+        return False
+    diff = abs(bound - inc)
+    return diff <= abs_gap or diff <= rel_gap * max(abs(inc), 1e-9)
+
+
+def main(fd: int) -> None:
+    conn = Connection(fd)
+    payload = conn.recv()
+    h = build(payload)
+    maximize, rel_gap, abs_gap = payload["maximize"], payload["rel_gap"], payload["abs_gap"]
+    better = max if maximize else min
+    tighter = min if maximize else max
+    view = {"inc": None, "bound": None, "stop": False, "sent": (None, None), "at": 0.0}
+
+    def pick(f, a, b):
+        return b if a is None else a if b is None else f(a, b)
+
+    def listen() -> None:
+        try:
+            while conn.poll(0):
+                msg = conn.recv()
+                if msg[0] == "stop":
+                    view["stop"] = True
+                elif msg[0] == "best":
+                    view["inc"], view["bound"] = msg[1], msg[2]
+        except (EOFError, OSError):  # the solve is gone: stop
+            view["stop"] = True
+
+    def on_event(e) -> None:
+        d = e.data_out
+        inc = d.objective_function_value if abs(d.objective_function_value) < _BIG else None
+        bnd = d.mip_dual_bound if abs(d.mip_dual_bound) < _BIG else None
+        listen()
+        now = time.perf_counter()
+        if (inc, bnd) != view["sent"] and now - view["at"] >= _SEND_EVERY:
+            try:
+                conn.send(("state", inc, bnd))
+            except OSError:
+                view["stop"] = True
+            view["sent"], view["at"] = (inc, bnd), now
+        if e.data_in is not None:
+            done = view["stop"] or within(pick(better, inc, view["inc"]), pick(tighter, bnd, view["bound"]),
+                                          rel_gap, abs_gap)
+            e.interrupt(bool(done))
+
+    h.cbMipInterrupt.subscribe(on_event)
+    h.cbMipImprovingSolution.subscribe(on_event)
+    h.run()
+    info = h.getInfo()
+    has_plan = info.primal_solution_status == 2
+    inc = info.objective_function_value if has_plan else None
+    bnd = info.mip_dual_bound if info.mip_node_count >= 0 and abs(info.mip_dual_bound) < _BIG else None
+    values = np.asarray(h.getSolution().col_value, dtype=float) if has_plan else None
+    try:
+        conn.send(("done", h.modelStatusToString(h.getModelStatus()), inc, bnd, values))
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
