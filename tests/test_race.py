@@ -183,3 +183,13 @@ def test_the_search_hands_its_improving_plans_to_the_racer(monkeypatch, default,
     assert plan.status is SolveStatus.OPTIMAL and plan.result.helper is None  # finish() gave nothing
     assert seen and all(n == len(proven["values"]) for _, n in seen)
     assert seen[-1][0] * proven["factor"] == pytest.approx(plan.objective, rel=1e-9)
+
+
+def test_a_helper_that_cannot_start_leaves_the_search_alone(monkeypatch, default, proven):
+    def fail(self, start_values=None):
+        raise RuntimeError("no copy of the program")
+
+    monkeypatch.setattr(race.Racer, "arm", fail)
+    plan = solve(default, race=True)
+    assert plan.status is SolveStatus.OPTIMAL and plan.result.helper is None
+    assert plan.objective == pytest.approx(proven["objective"], rel=1e-4)

@@ -19,6 +19,7 @@ into the Pyomo variables for the plan tables.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
@@ -451,7 +452,12 @@ class ModelHandle:
                 subscribed = True
             self._options(opts, deadline, rel_gap=opts.mip_gap, abs_gap=abs_gap)
             if state["racer"] is not None:
-                state["racer"].arm()
+                try:
+                    state["racer"].arm()
+                except Exception as exc:  # a second search is a help, never a reason to fail: search alone
+                    if opts.log:
+                        print(f"capplan: no second search ({exc})", file=sys.stderr)
+                    state["racer"] = None
             try:
                 h.run()
             except Exception as exc:  # the solver itself failed: report, never crash the caller
