@@ -193,3 +193,21 @@ def test_a_helper_that_cannot_start_leaves_the_search_alone(monkeypatch, default
     plan = solve(default, race=True)
     assert plan.status is SolveStatus.OPTIMAL and plan.result.helper is None
     assert plan.objective == pytest.approx(proven["objective"], rel=1e-4)
+
+
+def test_a_helper_that_fails_says_so_and_the_search_goes_on(monkeypatch, default, proven):
+    """A helper that cannot build the program (here: a matrix format HiGHS does not know) reports its error,
+    which the result names; the solve's own search proves the plan as before."""
+    monkeypatch.setattr(race, "RACE_AFTER", 0.0)
+    real = race.Racer.arm
+
+    def arm(self, start_values=None):
+        real(self, start_values)
+        self.payload["format"] = 99
+
+    monkeypatch.setattr(race.Racer, "arm", arm)
+    plan = solve(default, race=True)
+    assert plan.status is SolveStatus.OPTIMAL
+    assert plan.objective == pytest.approx(proven["objective"], rel=1e-4)
+    helper = plan.result.helper
+    assert helper is not None and helper["status"].startswith("error: ") and not helper["plan"], helper

@@ -8,7 +8,7 @@ Messages (pickled tuples).  In: the payload first (the program's arrays, the
 starting plan, the options and the seed), then ``("best", incumbent, bound)``
 when the solve's view changes, and ``("stop",)``.  Out: ``("state",
 incumbent, bound)`` when this search's own values change, and
-``("done", status, incumbent, bound, values)`` at the end.  Objective values
+``("done", status, incumbent, bound, values)`` at the end, or ``("error", traceback)``.  Objective values
 are in HiGHS's units and sense; None where there is none.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from multiprocessing.connection import Connection
 
 import highspy
@@ -33,7 +34,10 @@ def build(payload: dict) -> highspy.Highs:
     lp.num_col_, lp.num_row_ = payload["num_col"], payload["num_row"]
     lp.col_cost_, lp.col_lower_, lp.col_upper_ = payload["col_cost"], payload["col_lower"], payload["col_upper"]
     lp.row_lower_, lp.row_upper_ = payload["row_lower"], payload["row_upper"]
-    lp.a_matrix_.format_ = highspy.MatrixFormat(payload["format"])  # column- or row-wise, as the solve's
+    formats = {int(f): f for f in (highspy.MatrixFormat.kColwise, highspy.MatrixFormat.kRowwise)}
+    if payload["format"] not in formats:
+        raise ValueError(f"matrix format {payload['format']!r} is neither column- nor row-wise")
+    lp.a_matrix_.format_ = formats[payload["format"]]  # as the solve's
     lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = payload["num_col"], payload["num_row"]
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = (payload["start"], payload["index"],
                                                                      payload["value"])
@@ -41,7 +45,8 @@ def build(payload: dict) -> highspy.Highs:
     lp.offset_ = payload["offset"]
     kinds = {0: highspy.HighsVarType.kContinuous, 1: highspy.HighsVarType.kInteger}
     lp.integrality_ = [kinds[int(k)] for k in payload["integrality"]]
-    h.passModel(lp)
+    if h.passModel(lp) == highspy.HighsStatus.kError:
+        raise ValueError("HiGHS did not take the program")
     for name, value in payload["options"].items():
         h.setOptionValue(name, value)
     if payload.get("values") is not None:
@@ -62,6 +67,16 @@ def within(inc, bound, rel_gap: float, abs_gap: float) -> bool:
 
 def main(fd: int) -> None:
     conn = Connection(fd)
+    try:
+        search(conn)
+    except Exception:  # said to the solve, which searches on alone
+        try:
+            conn.send(("error", traceback.format_exc(limit=5)))
+        except OSError:
+            pass
+
+
+def search(conn: Connection) -> None:
     payload = conn.recv()
     h = build(payload)
     maximize, rel_gap, abs_gap = payload["maximize"], payload["rel_gap"], payload["abs_gap"]

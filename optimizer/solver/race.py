@@ -116,6 +116,7 @@ class Racer:
         self._started = None
         self._t0 = None
         self.result: HelperResult | None = None
+        self.error: str | None = None  # the helper's traceback, if it failed
 
     # ------------------------------------------------------------------ before the search
 
@@ -150,7 +151,8 @@ class Racer:
                 return
             try:
                 self._start(left)
-            except OSError as exc:  # could not start a process: the search goes on alone
+            except Exception as exc:  # could not start it (a process, its payload): the search goes on alone
+                self.error = f"{type(exc).__name__}: {exc}"
                 if self.log:
                     print(f"capplan: no second search ({exc})", file=sys.stderr)
 
@@ -162,13 +164,20 @@ class Racer:
                                           close_fds=True)
         finally:
             theirs.close()
-        self._conn = Connection(mine.detach())
+        conn = Connection(mine.detach())
+        self._started = time.perf_counter()
         options = {**self.options, "random_seed": self.seed, "threads": 1, "output_flag": False,
                    "mip_rel_gap": self.rel_gap, "mip_abs_gap": self.abs_gap}
         if left is not None:
             options["time_limit"] = max(0.01, left)
-        self._conn.send({**self.payload, "options": options, "values": self.best_values})
-        self._started = time.perf_counter()
+        try:
+            conn.send({**self.payload, "options": options, "values": self.best_values})
+        except BaseException:
+            conn.close()
+            raise
+        # only now may the search's callback use it: two threads writing one socket would interleave the payload
+        # with the callback's messages and corrupt both
+        self._conn = conn
         if self.log:
             print(f"capplan: a second search (random seed {self.seed}) started on an idle core after "
                   f"{self._started - self._t0:.1f} s", file=sys.stderr)
@@ -185,11 +194,7 @@ class Racer:
             return None, None
         try:
             while conn.poll(0):
-                msg = conn.recv()
-                if msg[0] == "state":
-                    self.inc, self.bound = msg[1], msg[2]
-                elif msg[0] == "done":
-                    self._done_message(msg)
+                self._take(conn.recv())
             view = (better(inc, self.inc, self.maximize), tighter(bound, self.bound, self.maximize))
             if view != self.sent and self.result is None:
                 conn.send(("best", *view))
@@ -198,12 +203,20 @@ class Racer:
             self._conn = None
         return self.inc, self.bound
 
-    def _done_message(self, msg) -> None:
-        _, status, inc, bound, values = msg
-        self.inc = better(self.inc, inc, self.maximize)
-        self.bound = tighter(self.bound, bound, self.maximize)
-        self.result = HelperResult(status, inc, bound, values, time.perf_counter() - self._started,
-                                   self._started - self._t0)
+    def _take(self, msg) -> None:
+        """One message of the helper: its state, its end, or the error that ended it."""
+        if msg[0] == "state":
+            self.inc, self.bound = msg[1], msg[2]
+        elif msg[0] == "done":
+            _, status, inc, bound, values = msg
+            self.inc = better(self.inc, inc, self.maximize)
+            self.bound = tighter(self.bound, bound, self.maximize)
+            self.result = HelperResult(status, inc, bound, values, time.perf_counter() - self._started,
+                                       self._started - self._t0)
+        elif msg[0] == "error":
+            self.error = msg[1]
+            if self.log:
+                print(f"capplan: the second search failed; the search goes on alone:\n{msg[1]}", file=sys.stderr)
 
     # ------------------------------------------------------------------ after the search
 
@@ -214,18 +227,18 @@ class Racer:
         if self._thread is not None:
             self._thread.join()
         conn, proc = self._conn, self._proc
-        if proc is None:
-            return None
+        if proc is None:  # never started (or could not be)
+            if self.error is not None:
+                self.result = HelperResult(f"error: {self.error}", None, None, None, 0.0,
+                                           time.perf_counter() - self._t0)
+            return self.result
         try:
             if conn is not None and self.result is None:
                 conn.send(("stop",))
                 end = time.perf_counter() + wait
-                while self.result is None and conn.poll(max(0.0, end - time.perf_counter())):
-                    msg = conn.recv()
-                    if msg[0] == "state":
-                        self.inc, self.bound = msg[1], msg[2]
-                    elif msg[0] == "done":
-                        self._done_message(msg)
+                while (self.result is None and self.error is None
+                       and conn.poll(max(0.0, end - time.perf_counter()))):
+                    self._take(conn.recv())
                     if time.perf_counter() >= end:
                         break
         except (EOFError, OSError):
@@ -239,9 +252,10 @@ class Racer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if self.result is None and (self.inc is not None or self.bound is not None):
-            # no final message (the helper died): its bound was valid when sent, its plan is lost
-            self.result = HelperResult("lost", None, self.bound, None, time.perf_counter() - self._started,
+        if self.result is None and (self.inc is not None or self.bound is not None or self.error is not None):
+            # no final message (the helper died or failed): its bound was valid when sent, its plan is lost
+            status = "lost" if self.error is None else "error: " + self.error.strip().splitlines()[-1]
+            self.result = HelperResult(status, None, self.bound, None, time.perf_counter() - self._started,
                                        self._started - self._t0)
         if self.log and self.result is not None:
             r = self.result
