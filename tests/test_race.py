@@ -9,6 +9,7 @@ what a busy machine needs.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -138,24 +139,44 @@ def _helpers() -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
-def test_the_helper_stops_when_the_solve_is_gone():
-    """The solve's end of the connection closed (its process killed, say): the helper stops its search and
-    exits, on a program it would otherwise search for minutes."""
-    inst = load_instance(generate_hard_instance(3, kind="min_cost", demand="hard", n_regions=3, block_mw=25))
-    h = ModelHandle(inst)
-    racer = race.Racer(h.highs, maximize=False, rel_gap=0.0, abs_gap=0.0, deadline=None, options={}, after=0)
+@pytest.fixture(scope="module")
+def slow():
+    """A program the helper searches for minutes at a gap of 0 (mc-hard25-s3 of the hard set)."""
+    return load_instance(generate_hard_instance(3, kind="min_cost", demand="hard", n_regions=3, block_mw=25))
+
+
+def _under_way(inst) -> race.Racer:
+    racer = race.Racer(ModelHandle(inst).highs, maximize=False, rel_gap=0.0, abs_gap=0.0, deadline=None,
+                       options={}, after=0)
     racer.arm()
     end = time.monotonic() + 300
-    while racer.inc is None and time.monotonic() < end:  # its search is under way
+    while racer.inc is None and time.monotonic() < end:  # its search has an incumbent
         racer.exchange(None, None)
         time.sleep(0.05)
     assert racer.inc is not None
+    return racer
+
+
+def test_the_helper_stops_when_the_solve_is_gone(slow):
+    """The solve's end of the connection closed (its process killed, say): the helper stops its search and
+    exits, on a program it would otherwise search for minutes."""
+    racer = _under_way(slow)
     proc = racer._proc
     racer._conn.close()
     proc.wait(timeout=300)
     assert proc.returncode == 0
     racer._conn = None
     racer.finish()
+
+
+def test_ctrl_c_is_the_solves_to_handle_not_the_helpers(slow):
+    """Ctrl-C at a terminal reaches the helper too (its process group): it ignores it and goes on until the
+    solve stops it, then sends its result."""
+    racer = _under_way(slow)
+    racer._proc.send_signal(signal.SIGINT)
+    got = racer.finish(wait=300)
+    assert got is not None and got.status == "Interrupted by user" and got.values is not None, got
+    assert racer._proc.returncode == 0
 
 
 def test_no_helper_is_left_after_a_solve(monkeypatch, default):

@@ -14,6 +14,7 @@ are in HiGHS's units and sense; None where there is none.
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 import traceback
@@ -130,4 +131,6 @@ def search(conn: Connection) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C at the terminal reaches this process too: the solve decides, and stops it through the socket
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     main(int(sys.argv[1]))
