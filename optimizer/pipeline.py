@@ -247,9 +247,10 @@ def solve(
     * ``race``: a search of a v1 program still unproven after 5 s shares the
       work with a second search (another random seed) on an idle core, and
       reports the better plan and the tighter bound (:mod:`optimizer.solver.race`).
-      Default: where a core is idle (never while analyses run on local
-      workers beside the solve); ``False`` keeps one search (its plan then depends on the
-      machine's speed only through the time limit).
+      Default: under a ``time_limit`` (which already makes the plan depend
+      on the machine's speed; without one the plan is reproducible to the
+      bit), where a core is idle (never while analyses run on local workers
+      beside the solve); ``True`` in any case, ``False`` never.
     * ``method`` (``auto``, ``de``, ``ph``; :func:`choose_method`) says how a
       tree is solved: ``ph`` decomposes it by progressive hedging on ``ranks``
       MPI ranks started through ``mpiexec`` (default 3), or on the ranks of

@@ -44,15 +44,24 @@ def proven(default):
 def test_where_a_second_search_may_start(monkeypatch):
     monkeypatch.setattr(race, "idle_cores", lambda: 1)
     monkeypatch.setattr(race, "parent_process", lambda: None)
-    assert race.applies(None, None, True)
-    assert not race.applies(None, 1, True)  # one thread asked for (PH subproblems, analyses on workers)
-    assert not race.applies(None, None, False)  # a tree: its analyses use the other cores
-    assert race.applies(True, 1, False) and not race.applies(False, None, True)  # forced either way
+    assert race.applies(None, None, True, True)
+    assert not race.applies(None, None, True, False)  # no time limit: the plan stays reproducible to the bit
+    assert not race.applies(None, 1, True, True)  # one thread asked for (PH subproblems, analyses on workers)
+    assert not race.applies(None, None, False, True)  # a tree: its analyses use the other cores
+    assert race.applies(True, 1, False, False) and not race.applies(False, None, True, True)  # forced
     monkeypatch.setattr(race, "idle_cores", lambda: 0)
-    assert not race.applies(None, None, True)  # one core
+    assert not race.applies(None, None, True, True)  # one core
     monkeypatch.setattr(race, "idle_cores", lambda: 3)
     monkeypatch.setattr(race, "parent_process", lambda: object())
-    assert not race.applies(None, None, True)  # inside a worker process
+    assert not race.applies(None, None, True, True)  # inside a worker process
+
+
+def test_without_a_time_limit_one_search_by_default(monkeypatch, default):
+    """The default starts no helper without a time limit, even one due at once; with a limit it does."""
+    monkeypatch.setattr(race, "RACE_AFTER", 0.0)
+    monkeypatch.setattr(race, "idle_cores", lambda: 1)
+    assert solve(default).result.helper is None
+    assert solve(default, time_limit=600).result.helper is not None
 
 
 def test_better_and_tighter_follow_the_sense():

@@ -76,7 +76,8 @@ class SolveOptions:
     instead (a plan of the same handle); ``progress`` receives
     :class:`~optimizer.solver.result.Progress` reports during the search; ``race`` lets a search that has
     not proven its plan after :data:`~optimizer.solver.race.RACE_AFTER` seconds share the work with a second
-    search on an idle core (:mod:`optimizer.solver.race`; None: where one is idle, True/False: always/never).
+    search on an idle core (:mod:`optimizer.solver.race`; None: under a time limit, where a core is idle;
+    True/False: always/never).
     """
 
     time_limit: float | None = None
@@ -443,7 +444,8 @@ class ModelHandle:
             if opts.abs_gap is not None:
                 abs_gap = opts.abs_gap / abs(factor)
             state.update(final=True, gross=gross, abs_gap=abs_gap)
-            if own and size["integers"] and race.applies(opts.race, opts.threads, self.tree.trivial):
+            limited = deadline is not None
+            if own and size["integers"] and race.applies(opts.race, opts.threads, self.tree.trivial, limited):
                 state["racer"] = race.Racer(h, maximize=state["max"], rel_gap=opts.mip_gap, abs_gap=abs_gap,
                                             deadline=deadline, options=EXTRA_OPTIONS, log=opts.log)
             if opts.progress is not None or state["bound"] is not None or state["racer"] is not None:

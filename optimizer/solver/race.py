@@ -17,10 +17,11 @@ the better incumbent is within the gap of the tighter bound, and the solve
 reports the better plan and the tighter bound.  A solve that proves within
 :data:`RACE_AFTER` seconds never starts a helper, and so is exactly as before.
 
-The helper is started only where a core is idle: more than one core in this
-process's affinity, a v1 program (a tree's analyses run beside its search on the
-other cores), no ``threads=1`` (an analysis on a worker process, a PH
-subproblem, a user asking for one core), and not inside a worker process.
+By default (``race=None``) the helper is started only under a time limit (without one, capplan's plans are
+reproducible to the bit, and which of two searches finds the plan first depends on timing) and only where a
+core is idle: more than one core in this process's affinity, a v1 program (a tree's analyses run beside its
+search on the other cores), no ``threads=1`` (an analysis on a worker process, a PH subproblem, a user asking
+for one core), and not inside a worker process.  ``race=True`` starts it in any case, ``race=False`` never.
 """
 
 from __future__ import annotations
@@ -69,11 +70,15 @@ def idle_cores() -> int:
     return max(0, n - 1)
 
 
-def applies(race: bool | None, threads: int | None, trivial_tree: bool) -> bool:
-    """Whether a solve with these options may start a helper (``race``: True/False forces, None decides)."""
+def applies(race: bool | None, threads: int | None, trivial_tree: bool, limited: bool) -> bool:
+    """Whether a solve with these options may start a helper (``race``: True/False forces, None decides).
+
+    None decides for a helper only under a time limit (``limited``): a time limit already makes the plan
+    depend on the machine's speed, where without one capplan's plan is reproducible to the bit, and the
+    helper would end that (which search finds the plan first depends on timing)."""
     if race is not None:
         return race
-    return trivial_tree and threads != 1 and idle_cores() >= 1 and parent_process() is None
+    return limited and trivial_tree and threads != 1 and idle_cores() >= 1 and parent_process() is None
 
 
 def better(a: float | None, b: float | None, maximize: bool) -> float | None:
