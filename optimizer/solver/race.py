@@ -45,6 +45,10 @@ RACE_AFTER = 5.0
 HELPER_SEED = 1
 """The helper's HiGHS random seed (the solve's own search uses 0)."""
 
+FINISH_WAIT = 10.0
+"""Seconds the solve waits, after its own search, for the helper's last message (it answers "stop" at its next
+callback, in milliseconds; a helper still starting or in its presolve takes longer) before ending it."""
+
 _HELPER = Path(__file__).with_name("_racer.py")
 _BIG = 1e50
 
@@ -225,8 +229,10 @@ class Racer:
 
     # ------------------------------------------------------------------ after the search
 
-    def finish(self, wait: float = 10.0) -> HelperResult | None:
-        """Stop the helper and collect what it reached (None if it never started or sent nothing)."""
+    def finish(self, wait: float | None = None) -> HelperResult | None:
+        """Stop the helper and collect what it reached (None if it never started or sent nothing); ``wait``:
+        seconds for its last message (default :data:`FINISH_WAIT`)."""
+        wait = FINISH_WAIT if wait is None else wait
         with self._lock:
             self._done.set()
         if self._thread is not None:
