@@ -100,7 +100,7 @@ def test_the_helper_alone_proves_the_program(default, proven):
 
 def _stand_in(monkeypatch, result_of):
     """Racer with no process: finish() returns ``result_of(handle)``."""
-    monkeypatch.setattr(race.Racer, "arm", lambda self, start_values=None: None)
+    monkeypatch.setattr(race.Racer, "arm", lambda self: None)
     monkeypatch.setattr(race.Racer, "finish", lambda self, wait=None: result_of(self))
 
 
@@ -205,7 +205,7 @@ def test_no_helper_is_left_after_a_solve(monkeypatch, default):
 def test_the_search_hands_its_improving_plans_to_the_racer(monkeypatch, default, proven):
     """What the helper starts from: the search's latest improving plan, a whole column vector."""
     seen = []
-    monkeypatch.setattr(race.Racer, "arm", lambda self, start_values=None: None)
+    monkeypatch.setattr(race.Racer, "arm", lambda self: None)
     monkeypatch.setattr(race.Racer, "finish", lambda self, wait=None: None)
     real = race.Racer.exchange
 
@@ -222,7 +222,7 @@ def test_the_search_hands_its_improving_plans_to_the_racer(monkeypatch, default,
 
 
 def test_a_helper_that_cannot_start_leaves_the_search_alone(monkeypatch, default, proven):
-    def fail(self, start_values=None):
+    def fail(self):
         raise RuntimeError("no copy of the program")
 
     monkeypatch.setattr(race.Racer, "arm", fail)
@@ -237,8 +237,8 @@ def test_a_helper_that_fails_says_so_and_the_search_goes_on(monkeypatch, default
     monkeypatch.setattr(race, "RACE_AFTER", 0.0)
     real = race.Racer.arm
 
-    def arm(self, start_values=None):
-        real(self, start_values)
+    def arm(self):
+        real(self)
         self.payload["format"] = 99
 
     monkeypatch.setattr(race.Racer, "arm", arm)

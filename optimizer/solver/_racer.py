@@ -10,6 +10,10 @@ when the solve's view changes, and ``("stop",)``.  Out: ``("state",
 incumbent, bound)`` when this search's own values change, and
 ``("done", status, incumbent, bound, values)`` at the end, or ``("error", traceback)``.  Objective values
 are in HiGHS's units and sense; None where there is none.
+
+It also holds the rules both searches apply (:func:`better`, :func:`tighter`,
+:func:`within`), which :mod:`optimizer.solver.race` and
+:mod:`optimizer.solver.highs` import from here.
 """
 
 from __future__ import annotations
@@ -58,12 +62,27 @@ def build(payload: dict) -> highspy.Highs:
     return h
 
 
-def within(inc, bound, rel_gap: float, abs_gap: float) -> bool:
-    """The solve's stopping rule (:func:`optimizer.solver.highs._within`)."""
-    if inc is None or bound is None:
+def better(a: float | None, b: float | None, maximize: bool) -> float | None:
+    """The better of two incumbents (either may be None): the larger for a maximisation."""
+    if a is None or b is None:
+        return b if a is None else a
+    return max(a, b) if maximize else min(a, b)
+
+
+def tighter(a: float | None, b: float | None, maximize: bool) -> float | None:
+    """The tighter of two bounds (either may be None): the smaller for a maximisation."""
+    if a is None or b is None:
+        return b if a is None else a
+    return min(a, b) if maximize else max(a, b)
+
+
+def within(incumbent: float | None, bound: float | None, rel_gap: float, abs_gap: float) -> bool:
+    """HiGHS's stopping rule, the solve's and this search's: the bound within ``abs_gap`` of the incumbent, or
+    within ``rel_gap`` of it relative to |incumbent|."""
+    if incumbent is None or bound is None:
         return False
-    diff = abs(bound - inc)
-    return diff <= abs_gap or diff <= rel_gap * max(abs(inc), 1e-9)
+    diff = abs(bound - incumbent)
+    return diff <= abs_gap or diff <= rel_gap * max(abs(incumbent), 1e-9)
 
 
 def main(fd: int) -> None:
@@ -81,12 +100,7 @@ def search(conn: Connection) -> None:
     payload = conn.recv()
     h = build(payload)
     maximize, rel_gap, abs_gap = payload["maximize"], payload["rel_gap"], payload["abs_gap"]
-    better = max if maximize else min
-    tighter = min if maximize else max
     view = {"inc": None, "bound": None, "stop": False, "sent": (None, None), "at": 0.0}
-
-    def pick(f, a, b):
-        return b if a is None else a if b is None else f(a, b)
 
     def listen() -> None:
         try:
@@ -112,7 +126,7 @@ def search(conn: Connection) -> None:
                 view["stop"] = True
             view["sent"], view["at"] = (inc, bnd), now
         if e.data_in is not None:
-            done = view["stop"] or within(pick(better, inc, view["inc"]), pick(tighter, bnd, view["bound"]),
+            done = view["stop"] or within(better(inc, view["inc"], maximize), tighter(bnd, view["bound"], maximize),
                                           rel_gap, abs_gap)
             e.interrupt(bool(done))
 

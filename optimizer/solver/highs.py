@@ -34,8 +34,9 @@ from formulations import build_model, structure_key, update_model
 from formulations.model import node_values
 
 from . import race, staged
-from .race import better as _better
-from .race import tighter as _tighter
+from ._racer import better as _better
+from ._racer import tighter as _tighter
+from ._racer import within as _within
 from .result import Progress, SolveResult, SolveStatus
 
 INF = highspy.kHighsInf
@@ -409,7 +410,7 @@ class ModelHandle:
             racer = state["racer"]
             if racer is not None:  # share with the second search; the better incumbent, the tighter bound
                 plan = d.mip_solution if e.callback_type == _IMPROVING and inc is not None else None
-                other_inc, other_bnd = racer.exchange(inc, bnd, None if plan is None else np.array(plan))
+                other_inc, other_bnd = racer.exchange(inc, bnd, plan)
                 inc, bnd = _better(inc, other_inc, state["max"]), _tighter(bnd, other_bnd, state["max"])
             if e.data_in is not None:
                 # HiGHS keeps the interrupt flag from one run to the next: set it on every call, either way.
@@ -831,15 +832,6 @@ def solve_leaf(payload: dict) -> dict:
 def _maximizing(h: highspy.Highs) -> bool:
     """Whether HiGHS maximizes (read from the sense alone: getLp() would copy the whole program)."""
     return h.getObjectiveSense()[1] == highspy.ObjSense.kMaximize
-
-
-def _within(incumbent: float, bound: float | None, rel_gap: float, abs_gap: float) -> bool:
-    """HiGHS's stopping rule: the bound within ``abs_gap`` of the incumbent, or within ``rel_gap`` of it
-    relative to |incumbent|."""
-    if bound is None:
-        return False
-    diff = abs(bound - incumbent)
-    return diff <= abs_gap or diff <= rel_gap * max(abs(incumbent), 1e-9)
 
 
 def _round_integers(model) -> None:

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._racer import better, tighter
+
 RACE_AFTER = 5.0
 """Seconds of the final search without a proof before the helper starts."""
 
@@ -85,20 +87,6 @@ def applies(race: bool | None, threads: int | None, trivial_tree: bool, limited:
     return limited and trivial_tree and threads != 1 and idle_cores() >= 1 and parent_process() is None
 
 
-def better(a: float | None, b: float | None, maximize: bool) -> float | None:
-    """The better of two incumbents (either may be None): the larger for a maximisation."""
-    if a is None or b is None:
-        return b if a is None else a
-    return max(a, b) if maximize else min(a, b)
-
-
-def tighter(a: float | None, b: float | None, maximize: bool) -> float | None:
-    """The tighter of two bounds (either may be None): the smaller for a maximisation."""
-    if a is None or b is None:
-        return b if a is None else a
-    return min(a, b) if maximize else max(a, b)
-
-
 class Racer:
     """The helper of one search: armed before the search, :meth:`exchange` from its callback, :meth:`finish`
     after it (always, in a ``finally``)."""
@@ -129,8 +117,9 @@ class Racer:
 
     # ------------------------------------------------------------------ before the search
 
-    def arm(self, start_values=None) -> None:
-        """Copy the program (HiGHS must not be read while it runs) and start the clock of :data:`RACE_AFTER`."""
+    def arm(self) -> None:
+        """Copy the program (HiGHS must not be read while it runs) and start the clock of :data:`RACE_AFTER`;
+        the helper starts from the search's latest improving plan (:meth:`exchange`), if any by then."""
         lp = self.h.getLp()
         a = lp.a_matrix_
         self.payload = {
@@ -144,7 +133,6 @@ class Racer:
             "format": int(a.format_), "offset": lp.offset_, "maximize": self.maximize, "rel_gap": self.rel_gap,
             "abs_gap": self.abs_gap,
         }
-        self.best_values = None if start_values is None else np.asarray(start_values, dtype=float)
         self._t0 = time.perf_counter()
         self._thread = threading.Thread(target=self._wait_then_start, name="capplan-race", daemon=True)
         self._thread.start()
@@ -195,9 +183,10 @@ class Racer:
 
     def exchange(self, inc, bound, values=None) -> tuple:
         """From the search's callback: hand the helper the solve's view (the better incumbent, the tighter
-        bound) when it changed, and return the helper's ``(incumbent, bound)`` as last received."""
+        bound) when it changed, and return the helper's ``(incumbent, bound)`` as last received.  ``values``:
+        the search's improving plan, copied (HiGHS owns the array it hands its callback)."""
         if values is not None:
-            self.best_values = np.asarray(values, dtype=float)
+            self.best_values = np.array(values, dtype=float)
         conn = self._conn
         if conn is None:
             return None, None
@@ -275,4 +264,5 @@ class Racer:
         return self.result
 
 
-__all__ = ["HELPER_SEED", "RACE_AFTER", "HelperResult", "Racer", "applies", "better", "idle_cores", "tighter"]
+__all__ = ["FINISH_WAIT", "HELPER_SEED", "RACE_AFTER", "HelperResult", "Racer", "applies", "better", "idle_cores",
+           "tighter"]
