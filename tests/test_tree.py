@@ -616,3 +616,36 @@ def test_with_one_worker_and_a_time_limit_the_analyses_run_beside_the_main_solve
     assert plan.status is SolveStatus.OPTIMAL
     assert plan.tree_summary.evpi == pytest.approx(7), steps  # every wait-and-see solve ran, in the worker
     assert not any("not started" in s or "no_solution" in s for s in steps), steps
+
+
+def test_the_benchmark_trees_are_written_as_instance_files_capplan_reads(tmp_path):
+    """`python benchmarks/tree.py --write DIR` gives a user the trees of issue 18 as files for `capplan solve`:
+    each file reads back to the tree the benchmark builds (same scenarios, probabilities and changes), passes
+    `capplan validate`, and a size the benchmark does not have is a usage error, not a traceback."""
+    import subprocess
+    import sys
+
+    script = ROOT / "benchmarks" / "tree.py"
+    out = subprocess.run([sys.executable, str(script), "--write", str(tmp_path), "--sizes", "6,54"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    files = sorted(tmp_path.glob("*.yaml"))
+    assert [p.name for p in files] == ["aws-5gw-2026-tree-54.yaml", "aws-5gw-2026-tree-6.yaml"]
+    assert not list(tmp_path.glob("*.tmp"))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from tree import tree_instance
+
+    for n in (6, 54):
+        path = tmp_path / f"aws-5gw-2026-tree-{n}.yaml"
+        assert path.read_text().startswith(f"# The {n}-scenario tree of issue 18")
+        written, built = load_instance(path).tree, load_instance(tree_instance(n)).tree
+        assert len(written.scenarios) == n
+        assert [(s.id, s.probability) for s in written.scenarios] == [(s.id, s.probability) for s in built.scenarios]
+        assert written.node_years == built.node_years
+        assert [s.instance for s in written.scenarios] == [s.instance for s in built.scenarios]
+    result = CliRunner().invoke(app, ["validate", *map(str, files)])
+    assert result.exit_code == 0, result.output
+    bad = subprocess.run([sys.executable, str(script), "--write", str(tmp_path / "x"), "--sizes", "7"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "no tree of [7] scenarios" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x").exists()
