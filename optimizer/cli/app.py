@@ -18,6 +18,7 @@ from rich.text import Text
 
 from ..errors import InstanceError
 from ..instance import load_instance
+from . import conventions
 from .conventions import (
     EXIT_HELP,
     STATUS_EXIT,
@@ -172,6 +173,7 @@ def _plan_from(path: Path):
 
 def main() -> None:
     """The ``capplan`` entry point: the app, with internal errors as one line unless ``--debug``."""
+    conventions.COMMAND_STARTED = conventions.process_started()  # solve --time-limit counts the start-up
     args = sys.argv[1:]
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]

@@ -287,6 +287,40 @@ def number_option(default, name: str, kind: Number, help: str, show_default: boo
                         help=help, show_default=show_default and default is not None)
 
 
+COMMAND_STARTED: float | None = None
+"""``time.perf_counter()`` when this process started, set by the ``capplan`` entry point (:func:`process_started`);
+None where commands run inside another program (tests, notebooks): then a command counts from its own start."""
+
+REPORT_SECONDS = 0.5
+"""Seconds of a ``solve --time-limit`` kept for printing the report after the run (at most half the limit)."""
+
+
+def process_started() -> float | None:
+    """``time.perf_counter()`` at this process's start (interpreter and imports included), None if unknown."""
+    import time
+
+    try:
+        import psutil
+
+        return time.perf_counter() - max(0.0, time.time() - psutil.Process().create_time())
+    except Exception:  # psutil missing or refused: the command counts from its own start
+        return None
+
+
+def run_limit(time_limit: float | None, entered: float) -> float | None:
+    """What a command's ``--time-limit`` leaves for its run: the seconds since the process started (or since
+    the command was entered, ``entered``: Python's start-up, imports, reading the file) and the report's
+    :data:`REPORT_SECONDS` come out of it, so that the command ends within the limit; the run keeps at least
+    half of it (a limit shorter than the start-up is overrun rather than left no time at all)."""
+    import time
+
+    if time_limit is None:
+        return None
+    started = entered if COMMAND_STARTED is None else min(COMMAND_STARTED, entered)
+    spent = time.perf_counter() - started
+    return max(time_limit - spent - REPORT_SECONDS, 0.5 * time_limit)
+
+
 def time_limit_option(what: str = "each solve"):
     """``--time-limit SECONDS``: HiGHS's time limit; positive, or a usage error."""
     return number_option(None, "--time-limit", SECONDS, f"Seconds for HiGHS, {what} (default: no limit).")
