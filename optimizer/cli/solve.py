@@ -204,8 +204,9 @@ def solve(
     client = dask_client(scheduler)
     extra = None if workers is None else workers - 1  # the main solve is one of the --workers processes
     # the limit is the command's: what start-up and reading the file took, and the report's share, come out of it
-    options = dict(time_limit=run_limit(time_limit, entered), mip_gap=gap, threads=threads, commit=commit,
-                   through=through, value_of_information=voi, workers=extra, client=client, ranks=ranks)
+    limit = run_limit(time_limit, entered, len(inst.tree.scenarios))
+    options = dict(time_limit=limit, mip_gap=gap, threads=threads, commit=commit, through=through,
+                   value_of_information=voi, workers=extra, client=client, ranks=ranks)
     try:
         options["method"] = pipeline.choose_method(inst, method)
     except ValueError as exc:
