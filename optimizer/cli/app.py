@@ -173,7 +173,7 @@ def _plan_from(path: Path):
 
 def main() -> None:
     """The ``capplan`` entry point: the app, with internal errors as one line unless ``--debug``."""
-    conventions.COMMAND_STARTED = conventions.process_started()  # solve --time-limit counts the start-up
+    conventions.ENTRY_POINT = True  # solve --time-limit counts the process's start-up
     args = sys.argv[1:]
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]

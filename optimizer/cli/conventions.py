@@ -287,9 +287,10 @@ def number_option(default, name: str, kind: Number, help: str, show_default: boo
                         help=help, show_default=show_default and default is not None)
 
 
-COMMAND_STARTED: float | None = None
-"""``time.perf_counter()`` when this process started, set by the ``capplan`` entry point (:func:`process_started`);
-None where commands run inside another program (tests, notebooks): then a command counts from its own start."""
+ENTRY_POINT = False
+"""True when the ``capplan`` entry point runs this process, so that the process's start (:func:`process_started`,
+read only when a limit needs it) is the command's; False where commands run inside another program (tests,
+notebooks): then a command counts from its own start."""
 
 REPORT_SECONDS = 0.5
 """Seconds of a ``solve --time-limit`` kept for printing the report after the run (at most half the limit)..."""
@@ -321,7 +322,8 @@ def run_limit(time_limit: float | None, entered: float, scenarios: int = 1) -> f
 
     if time_limit is None:
         return None
-    started = entered if COMMAND_STARTED is None else min(COMMAND_STARTED, entered)
+    started = process_started() if ENTRY_POINT else None
+    started = entered if started is None else min(started, entered)
     spent = time.perf_counter() - started
     report = REPORT_SECONDS + (REPORT_SECONDS_PER_SCENARIO * scenarios if scenarios > 1 else 0.0)
     return max(time_limit - spent - report, 0.5 * time_limit)
