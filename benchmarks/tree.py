@@ -182,23 +182,24 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each case")
     ap.add_argument("--shipped", action="store_true", help="the shipped scenarios instance, with VOI")
     ap.add_argument("--no-voi", action="store_true", help="skip the value-of-information solves")
-    ap.add_argument("--sizes", default="6,18,54,162", help=f"scenario counts to run, of {sorted(SHAPES)}")
+    ap.add_argument("--sizes", help=f"scenario counts, of {sorted(SHAPES)} (default: 6,18,54,162; with --write, all)")
     ap.add_argument("--json", type=Path, help="append the results to this JSON list")
     ap.add_argument("--write", type=Path, metavar="DIR",
                     help="write the trees of --sizes (default: all) as instance files in DIR, and run nothing")
     args = ap.parse_args()
+    sizes = (sorted(SHAPES) if args.write else [6, 18, 54, 162]) if args.sizes is None else \
+        [int(n) if n.strip().isdigit() else n.strip() for n in args.sizes.split(",")]
+    bad = [n for n in sizes if n not in SHAPES]
+    if bad:
+        ap.error(f"--sizes: no tree of {bad} scenarios; the sizes are {sorted(SHAPES)}")
     if args.write:
-        sizes = sorted(SHAPES) if "--sizes" not in sys.argv else [int(n) for n in args.sizes.split(",")]
-        bad = [n for n in sizes if n not in SHAPES]
-        if bad:
-            ap.error(f"--sizes: no tree of {bad} scenarios; the sizes are {sorted(SHAPES)}")
         for path in write_trees(args.write, sizes):
             print(path)
         return
     if args.case:
         print(json.dumps(run_case(args.case, args.time_limit, args.workers, not args.no_voi, args.gap)))
         return
-    cases = ["shipped"] if args.shipped else args.sizes.split(",")
+    cases = ["shipped"] if args.shipped else [str(n) for n in sizes]
     results = []
     print(HEAD, flush=True)
     print("-" * len(HEAD), flush=True)

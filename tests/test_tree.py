@@ -626,7 +626,7 @@ def test_the_benchmark_trees_are_written_as_instance_files_capplan_reads(tmp_pat
     import sys
 
     script = ROOT / "benchmarks" / "tree.py"
-    out = subprocess.run([sys.executable, str(script), "--write", str(tmp_path), "--sizes", "6,54"],
+    out = subprocess.run([sys.executable, str(script), "--write", str(tmp_path), "--sizes=6,54"],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     files = sorted(tmp_path.glob("*.yaml"))
